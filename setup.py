@@ -1,0 +1,35 @@
+"""Packaging for tinygrad_llm.
+
+The fused kernels live in the top-level folder ``kernels/`` but are installed as
+``tinygrad_llm.kernels``: a top-level importable ``kernels`` would shadow the PyPI package of
+that name (which HF transformers probes for), so it is mapped with ``package_dir``.
+"""
+from setuptools import find_packages, setup
+
+packages = find_packages(include=["tinygrad_llm", "tinygrad_llm.*"]) + ["tinygrad_llm.kernels"]
+
+setup(
+    name="tinygrad_llm",
+    version="0.1.0",
+    description="A small deep-learning framework with every formula written out by hand",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=packages,
+    package_dir={"tinygrad_llm.kernels": "kernels"},
+    install_requires=[
+        # numba 0.68 and numba-cuda need numpy < 2.5 (np.row_stack was removed in 2.5).
+        "numpy>=1.24,<2.5",
+        "numba>=0.59",
+        "safetensors>=0.4",
+        "tqdm>=4.60",
+        "matplotlib>=3.5",
+        "snowballstemmer>=2.2",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6.80"],
+        "gpu": ["cupy-cuda12x>=13", "numba-cuda>=0.4"],
+        "oracles": ["torch==2.13.0", "transformers", "tokenizers", "sacrebleu", "rouge-score"],
+    },
+    entry_points={"console_scripts": ["tinygrad-llm=tinygrad_llm.cli:main"]},
+)
