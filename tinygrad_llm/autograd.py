@@ -1,0 +1,249 @@
+"""Reverse-mode automatic differentiation: the Function base class, grad mode and backward().
+
+How the graph is built
+----------------------
+Every differentiable op is a subclass of ``Function`` with two methods written side by side:
+
+    forward(self, *arrays)  -> output array     (raw NumPy/CuPy arrays in, array out)
+    backward(self, grad)    -> one gradient per forward argument (None where there is none)
+
+``Op.apply(*args)`` unwraps Tensor arguments to their arrays, calls ``forward`` and wraps the
+result in a new Tensor whose ``_ctx`` is the Function instance. The instance remembers its
+parent tensors, so the tensors and Functions form a DAG. ``backward()`` walks that DAG from the
+output in reverse topological order, calling each node's ``backward`` with the gradient of the
+loss with respect to that node's output (the vector-Jacobian product, VJP).
+
+Saved values and in-place changes
+---------------------------------
+``forward`` keeps what ``backward`` needs with ``self.save_for_backward(*arrays)``. If a saved
+array is the buffer of an input or of the output tensor, ``apply`` records that tensor's version
+counter; any in-place change to the tensor before ``backward`` bumps the counter and backward
+raises instead of silently using the modified values (PyTorch's rule).
+
+Grad mode is the one global switch: ``with no_grad(): ...`` records no graph.
+"""
+import functools
+
+_grad_enabled = True
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode for its block."""
+
+    enabled = True
+
+    def __enter__(self):
+        global _grad_enabled
+        self._prev = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Record no graph inside the block: results have requires_grad=False."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Record the graph again inside a no_grad block."""
+
+    enabled = True
+
+
+class Function:
+    """Base class of every differentiable op (see the module docstring)."""
+
+    # Set on the instance by apply() when a graph is recorded:
+    #   parents           the forward arguments (Tensor or None for constants), in order
+    #   needs_input_grad  per argument: does it need a gradient?
+    saved = ()
+    _version_checks = ()
+    _freed = False
+
+    def forward(self, *args):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        Tensor = _tensor.Tensor
+        raw = []
+        requires_grad = False
+        device_type = None
+        for a in args:
+            if isinstance(a, Tensor):
+                if device_type is None:
+                    device_type = type(a.data)
+                elif type(a.data) is not device_type:
+                    _raise_device_mix(cls, args)
+                raw.append(a.data)
+                requires_grad = requires_grad or a.requires_grad
+            else:
+                raw.append(a)
+        ctx = cls()
+        out = ctx.forward(*raw, **kwargs)
+        if not (requires_grad and _grad_enabled):
+            return Tensor._wrap(out)
+        result = Tensor._wrap(out, ctx)
+        ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
+        ctx.needs_input_grad = tuple(
+            isinstance(a, Tensor) and a.requires_grad for a in args)
+        if ctx.saved:
+            ctx._version_checks = _saved_versions(ctx.saved, args, result)
+        return result
+
+    def release(self):
+        """Drop the saved arrays and the parents: called after backward unless retain_graph."""
+        self.saved = ()
+        self.parents = ()
+        self._freed = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__}Backward>"
+
+
+def _saved_versions(saved, args, result):
+    """(tensor, version at save time) for each saved array that is a tensor's own buffer."""
+    checks = []
+    for arr in saved:
+        if arr is result.data:
+            checks.append((result, result._version[0]))
+            continue
+        for a in args:
+            if isinstance(a, _tensor.Tensor) and a.data is arr:
+                checks.append((a, a._version[0]))
+                break
+    return tuple(checks)
+
+
+def _raise_device_mix(cls, args):
+    Tensor = _tensor.Tensor
+    devices = [f"{a.device} {tuple(a.shape)}" for a in args if isinstance(a, Tensor)]
+    raise TypeError(
+        f"{cls.__name__}: expected all tensors on the same device, got " + ", ".join(devices)
+        + "; move them with .to('cpu') or .to('cuda') first")
+
+
+# ---------------------------------------------------------------------------------------------
+# The backward pass
+# ---------------------------------------------------------------------------------------------
+
+def _topological_order(root_ctx):
+    """Function nodes reachable from root_ctx, each after all nodes it depends on (inputs first).
+
+    Iterative depth-first search, so graphs of any depth work (no recursion limit).
+    """
+    order = []
+    visited = set()
+    stack = [(root_ctx, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node.parents:
+            if parent is not None and parent._ctx is not None and id(parent._ctx) not in visited:
+                stack.append((parent._ctx, False))
+    return order
+
+
+def _check_versions(node):
+    for t, version in node._version_checks:
+        if t._version[0] != version:
+            raise RuntimeError(
+                f"one of the tensors needed for gradient computation has been modified by an "
+                f"in-place operation: a tensor of shape {tuple(t.shape)} saved by {node} is at "
+                f"version {t._version[0]}; expected version {version}. Use an out-of-place "
+                f"operation, or .clone() the tensor before changing it.")
+
+
+def backward(root, grad, retain_graph=False):
+    """Accumulate d(root)/d(leaf) * grad into the ``.grad`` of every leaf that requires grad.
+
+    ``grad`` is an array shaped like ``root``. Gradients of a tensor used several times are
+    summed (the multivariate chain rule). Leaves get a fresh ``.grad`` Tensor or have the new
+    gradient added to the existing one. Unless ``retain_graph``, every node's saved arrays are
+    released as soon as the node has been processed, so memory is freed during the walk.
+    """
+    Tensor = _tensor.Tensor
+    root_ctx = root._ctx
+    if root_ctx is None:  # a leaf: its gradient is the seed itself
+        _accumulate_leaf(root, grad, Tensor)
+        return
+    order = _topological_order(root_ctx)
+    grads = {id(root_ctx): grad}
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if g is None:  # no path from this node to the root carries a gradient
+            continue
+        if node._freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of the "
+                "graph are freed when you call .backward(). Specify retain_graph=True if you "
+                "need to backward through the graph a second time.")
+        retained = getattr(node, "retained_output", None)
+        if retained is not None:
+            retained.grad = Tensor._wrap(g)
+        _check_versions(node)
+        input_grads = node.backward(g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        for parent, g_in, needed in zip(node.parents, input_grads, node.needs_input_grad):
+            if not needed or g_in is None:
+                continue
+            if g_in.shape != parent.data.shape:
+                raise RuntimeError(
+                    f"internal error: {node} returned a gradient of shape {g_in.shape} for an "
+                    f"input of shape {parent.data.shape}")
+            if parent._ctx is None:
+                _accumulate_leaf(parent, g_in, Tensor)
+            else:
+                key = id(parent._ctx)
+                if key in grads:
+                    grads[key] = grads[key] + g_in  # new array: g_in may alias another grad
+                else:
+                    grads[key] = g_in
+        if not retain_graph:
+            node.release()
+
+
+def _accumulate_leaf(leaf, g, Tensor):
+    if not leaf.requires_grad:
+        return
+    if leaf.grad is None:
+        # Copy: backward functions may return the very array they received (add, reshape), and
+        # a leaf's .grad must never alias another gradient that someone may change in place.
+        leaf.grad = Tensor._wrap(g.astype(leaf.data.dtype, copy=True))
+    else:
+        leaf.grad.data = leaf.grad.data + g
+
+
+# tensor.py imports this module, and Function.apply needs the Tensor class: import the module
+# last, when Function is already defined, and look Tensor up at call time.
+from . import tensor as _tensor  # noqa: E402

@@ -1,0 +1,101 @@
+"""NumPy / CuPy dispatch: the only file in tinygrad_llm that imports CuPy.
+
+A tensor's device is a property of its array: a ``numpy.ndarray`` lives on the CPU, a
+``cupy.ndarray`` on the GPU. Ops call ``get_array_module(x)`` and then use the NumPy API on the
+module they get back, so one op class serves both devices.
+
+    get_array_module(*arrays) -> numpy or cupy
+    device_of(array)          -> "cpu" or "cuda"
+    to_numpy(array), to_cupy(array), to_device(array, device)
+    gpu_available()           -> True when CuPy imports and sees a CUDA device
+    scatter_add(target, index, values)   target[index] += values, with duplicate indices summed
+"""
+import numpy as np
+
+try:  # CuPy is optional (the ``gpu`` extra); everything works without it on the CPU.
+    import cupy
+    import cupyx
+except Exception:  # ImportError, or a CuPy build that finds no CUDA libraries
+    cupy = None
+    cupyx = None
+
+_gpu_checked = None
+
+
+def gpu_available():
+    """True when CuPy is installed and at least one CUDA device answers."""
+    global _gpu_checked
+    if _gpu_checked is None:
+        if cupy is None:
+            _gpu_checked = False
+        else:
+            try:
+                _gpu_checked = cupy.cuda.runtime.getDeviceCount() > 0
+            except Exception:
+                _gpu_checked = False
+    return _gpu_checked
+
+
+def is_cupy_array(x):
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy if any of ``arrays`` is a CuPy array."""
+    if cupy is not None:
+        for a in arrays:
+            if isinstance(a, cupy.ndarray):
+                return cupy
+    return np
+
+
+def device_of(x):
+    return "cuda" if is_cupy_array(x) else "cpu"
+
+
+def check_device(device):
+    """Normalize a device name ('cpu', 'cuda', 'cuda:0', 'gpu') and check it can be used."""
+    if device is None:
+        return "cpu"
+    name = str(device).lower()
+    if name == "cpu":
+        return "cpu"
+    if name in ("cuda", "gpu") or name.startswith("cuda:"):
+        if not gpu_available():
+            raise RuntimeError(
+                f"device {device!r} requested but CuPy with a CUDA GPU is not available "
+                "(install the 'gpu' extra on a machine with an NVIDIA GPU)")
+        return "cuda"
+    raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
+
+
+def to_numpy(x):
+    """A NumPy array with the same values (copies from the GPU if needed)."""
+    if is_cupy_array(x):
+        return cupy.asnumpy(x)
+    return np.asarray(x)
+
+
+def to_cupy(x):
+    """A CuPy array with the same values (copies to the GPU if needed)."""
+    if cupy is None:
+        raise RuntimeError("CuPy is not installed (pip install 'tinygrad_llm[gpu]')")
+    return cupy.asarray(x)
+
+
+def to_device(x, device):
+    return to_cupy(x) if check_device(device) == "cuda" else to_numpy(x)
+
+
+def scatter_add(target, index, values):
+    """``target[index] += values`` in place, summing the contributions of repeated indices.
+
+    Plain ``target[index] += values`` adds a repeated index only once (the buffered fancy
+    assignment of NumPy); ``np.add.at`` / ``cupyx.scatter_add`` accumulate every occurrence,
+    which is what the gradient of a gather with duplicates needs.
+    """
+    if is_cupy_array(target):
+        cupyx.scatter_add(target, index, values)
+    else:
+        np.add.at(target, index, values)
+    return target

@@ -1,0 +1,169 @@
+"""Activation functions: tanh, sigmoid, relu, gelu (exact and tanh approximation), silu.
+
+Each saves whatever makes its derivative cheapest: tanh and sigmoid save their output, because
+their derivatives are functions of the output (1 - y^2, y (1 - y)).
+"""
+import math
+
+from ..autograd import Function
+from ..backend import get_array_module
+
+
+class Tanh(Function):
+    """y = tanh(x);   dy/dx = 1 - y^2."""
+
+    def forward(self, x):
+        y = get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return g * (1 - y * y)
+
+
+def tanh(x):
+    return Tanh.apply(x)
+
+
+def _stable_sigmoid(x):
+    """1 / (1 + e^-x) without overflow: use e^-|x|, which is always <= 1."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);   dy/dx = y (1 - y).   Finite for inputs of any size."""
+
+    def forward(self, x):
+        y = _stable_sigmoid(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return g * y * (1 - y)
+
+
+def sigmoid(x):
+    return Sigmoid.apply(x)
+
+
+class Relu(Function):
+    """y = max(x, 0);   dy/dx = 1 where x > 0, else 0 (relu'(0) = 0, as in PyTorch)."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g * (x > 0)
+
+
+def relu(x):
+    return Relu.apply(x)
+
+
+class LeakyRelu(Function):
+    """y = x if x > 0 else a x;   dy/dx = 1 if x > 0 else a (the slope a at x = 0)."""
+
+    def forward(self, x, slope):
+        self.save_for_backward(x)
+        self.slope = slope
+        return get_array_module(x).where(x > 0, x, slope * x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return get_array_module(g).where(x > 0, g, self.slope * g)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return LeakyRelu.apply(x, negative_slope)
+
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+GELU_CUBIC = 0.044715
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class GeluTanh(Function):
+    """GELU, tanh approximation (GPT-2's):
+
+        u = sqrt(2/pi) (x + 0.044715 x^3),   t = tanh(u),   y = 0.5 x (1 + t)
+        dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+        self.save_for_backward(x, t)
+        return 0.5 * x * (1 + t)
+
+    def backward(self, g):
+        x, t = self.saved
+        du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x)
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+
+
+class GeluExact(Function):
+    """GELU, exact:   y = x Phi(x),   Phi(x) = (1 + erf(x / sqrt 2)) / 2   (the normal CDF)
+
+        dy/dx = Phi(x) + x phi(x),   phi(x) = e^(-x^2 / 2) / sqrt(2 pi)   (the normal density)
+    """
+
+    def forward(self, x):
+        from ..kernels.special import erf  # NumPy has no erf; the kernel gives full precision
+        cdf = 0.5 * (1 + erf(x * INV_SQRT_2))
+        self.save_for_backward(x, cdf)
+        return x * cdf
+
+    def backward(self, g):
+        x, cdf = self.saved
+        pdf = INV_SQRT_2PI * get_array_module(x).exp(-0.5 * x * x)
+        return g * (cdf + x * pdf)
+
+
+def gelu(x, approximate="none"):
+    """GELU with PyTorch's argument: approximate='none' (exact, erf) or 'tanh'."""
+    if approximate == "tanh":
+        return GeluTanh.apply(x)
+    if approximate == "none":
+        return GeluExact.apply(x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+class Silu(Function):
+    """y = x sigmoid(x);   dy/dx = s + x s (1 - s),  s = sigmoid(x)."""
+
+    def forward(self, x):
+        s = _stable_sigmoid(x)
+        self.save_for_backward(x, s)
+        return x * s
+
+    def backward(self, g):
+        x, s = self.saved
+        return g * (s + x * s * (1 - s))
+
+
+def silu(x):
+    return Silu.apply(x)
+
+
+class Softplus(Function):
+    """y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|);   dy/dx = sigmoid(x)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.save_for_backward(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g * _stable_sigmoid(x)
+
+
+def softplus(x):
+    return Softplus.apply(x)

@@ -1,0 +1,372 @@
+"""Elementwise ops: arithmetic and unary math, each a Function with forward and backward together.
+
+Broadcasting: a binary op on shapes (2, 3) and (3,) computes on (2, 3). Its backward must return
+a gradient shaped like each *input*, so the gradient is summed over the axes that broadcasting
+added or stretched: that sum is the adjoint of broadcasting (``unbroadcast`` below).
+
+Python scalars are constants: ``x * 2`` keeps x's dtype (NumPy 2 treats Python scalars as weak)
+and gets no gradient.
+"""
+from ..autograd import Function
+from ..backend import get_array_module
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``: the adjoint of broadcasting ``shape`` to ``grad.shape``."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:  # leading axes that broadcasting prepended
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:  # size-1 axes that broadcasting stretched
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return get_array_module(grad).asarray(grad)  # a 0-d sum is a scalar; keep an array
+
+
+def _shape(x):
+    return getattr(x, "shape", ())
+
+
+# ----- arithmetic ---------------------------------------------------------------------------
+
+class Add(Function):
+    """z = a + b;   dz/da = 1,  dz/db = 1."""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = _shape(a), _shape(b)
+        return a + b
+
+    def backward(self, g):
+        return unbroadcast(g, self.a_shape), unbroadcast(g, self.b_shape)
+
+
+def add(a, b):
+    return Add.apply(a, b)
+
+
+class Sub(Function):
+    """z = a - b;   dz/da = 1,  dz/db = -1."""
+
+    def forward(self, a, b):
+        self.a_shape, self.b_shape = _shape(a), _shape(b)
+        return a - b
+
+    def backward(self, g):
+        return unbroadcast(g, self.a_shape), unbroadcast(-g, self.b_shape)
+
+
+def sub(a, b):
+    return Sub.apply(a, b)
+
+
+class Mul(Function):
+    """z = a * b;   dz/da = b,  dz/db = a."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, g):
+        a, b = self.saved
+        ga = unbroadcast(g * b, _shape(a)) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, _shape(b)) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def mul(a, b):
+    return Mul.apply(a, b)
+
+
+class Div(Function):
+    """z = a / b;   dz/da = 1 / b,  dz/db = -a / b^2 = -z / b."""
+
+    def forward(self, a, b):
+        out = a / b
+        self.save_for_backward(b, out)
+        self.a_shape = _shape(a)
+        return out
+
+    def backward(self, g):
+        b, out = self.saved
+        ga = unbroadcast(g / b, self.a_shape) if self.needs_input_grad[0] else None
+        gb = unbroadcast(-g * out / b, _shape(b)) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def div(a, b):
+    return Div.apply(a, b)
+
+
+class Neg(Function):
+    """z = -x;   dz/dx = -1."""
+
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+def neg(x):
+    return Neg.apply(x)
+
+
+class Pow(Function):
+    """z = a ** b.
+
+    dz/da = b * a^(b - 1)
+    dz/db = a^b * log(a) = z * log(a)      (only needed when the exponent is a tensor)
+    """
+
+    def forward(self, a, b):
+        out = a ** b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, g):
+        a, b, out = self.saved
+        xp = get_array_module(g)
+        ga = gb = None
+        if self.needs_input_grad[0]:
+            ga = unbroadcast(g * b * a ** (b - 1), _shape(a))
+        if self.needs_input_grad[1]:
+            gb = unbroadcast(g * out * xp.log(a), _shape(b))
+        return ga, gb
+
+
+def pow(a, b):
+    return Pow.apply(a, b)
+
+
+# ----- unary math ---------------------------------------------------------------------------
+
+class Exp(Function):
+    """y = e^x;   dy/dx = e^x = y   (so the output is saved, not the input)."""
+
+    def forward(self, x):
+        y = get_array_module(x).exp(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return g * y
+
+
+def exp(x):
+    return Exp.apply(x)
+
+
+class Log(Function):
+    """y = ln x;   dy/dx = 1 / x."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).log(x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g / x
+
+
+def log(x):
+    return Log.apply(x)
+
+
+class Sqrt(Function):
+    """y = sqrt(x);   dy/dx = 1 / (2 sqrt(x)) = 1 / (2 y)   (inf at x = 0, as in PyTorch)."""
+
+    def forward(self, x):
+        y = get_array_module(x).sqrt(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, g):
+        (y,) = self.saved
+        return g / (2 * y)
+
+
+def sqrt(x):
+    return Sqrt.apply(x)
+
+
+class Abs(Function):
+    """y = |x|;   dy/dx = sign(x), with the convention abs'(0) = 0."""
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return get_array_module(x).abs(x)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g * get_array_module(x).sign(x)
+
+
+def abs(x):
+    return Abs.apply(x)
+
+
+class Cast(Function):
+    """y = x converted to another dtype;   dy/dx = 1 (the gradient is cast back)."""
+
+    def forward(self, x, dtype):
+        self.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return g.astype(self.in_dtype)
+
+
+def cast(x, dtype):
+    return Cast.apply(x, dtype)
+
+
+class Clone(Function):
+    """y = a copy of x;   dy/dx = 1."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, g):
+        return g
+
+
+def clone(x):
+    return Clone.apply(x)
+
+
+class ToDevice(Function):
+    """y = x copied to another device;   the gradient is copied back."""
+
+    def forward(self, x, device):
+        from ..backend import device_of, to_device
+        self.in_device = device_of(x)
+        return to_device(x, device)
+
+    def backward(self, g):
+        from ..backend import to_device
+        return to_device(g, self.in_device)
+
+
+def to_device(x, device):
+    return ToDevice.apply(x, device)
+
+
+# ----- comparison-based ops: the kink conventions are documented and tested -----------------
+
+class Maximum(Function):
+    """z = max(a, b) elementwise.
+
+    dz/da = 1 where a > b, dz/db = 1 where b > a; at ties each side gets 1/2 (PyTorch's rule).
+    """
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return get_array_module(a, b).maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        share_a = (a > b) + 0.5 * (a == b)
+        ga = unbroadcast(g * share_a, _shape(a)) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * (1 - share_a), _shape(b)) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def maximum(a, b):
+    return Maximum.apply(a, b)
+
+
+class Minimum(Function):
+    """z = min(a, b) elementwise; the gradient rule mirrors Maximum (ties split 1/2 : 1/2)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return get_array_module(a, b).minimum(a, b)
+
+    def backward(self, g):
+        a, b = self.saved
+        share_a = (a < b) + 0.5 * (a == b)
+        ga = unbroadcast(g * share_a, _shape(a)) if self.needs_input_grad[0] else None
+        gb = unbroadcast(g * (1 - share_a), _shape(b)) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def minimum(a, b):
+    return Minimum.apply(a, b)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi).
+
+    dy/dx = 1 where lo <= x <= hi (the bounds included, as in PyTorch), else 0.
+    """
+
+    def forward(self, x, lo, hi):
+        self.save_for_backward(x)
+        self.lo, self.hi = lo, hi
+        return get_array_module(x).clip(x, lo, hi)
+
+    def backward(self, g):
+        (x,) = self.saved
+        inside = True
+        if self.lo is not None:
+            inside = inside & (x >= self.lo)
+        if self.hi is not None:
+            inside = inside & (x <= self.hi)
+        return g * inside
+
+
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(x, min, max)
+
+
+class Where(Function):
+    """z = cond ? a : b;   dz/da = cond,  dz/db = not cond.
+
+    Note (as in PyTorch): the unselected branch still gets gradient 0 * its local derivative,
+    so where(x > 0, log(x), 0) has a NaN gradient at x = 0 (0 * inf). Mask inputs, not outputs.
+    """
+
+    def forward(self, cond, a, b):
+        self.save_for_backward(cond)
+        self.a_shape, self.b_shape = _shape(a), _shape(b)
+        return get_array_module(cond, a, b).where(cond, a, b)
+
+    def backward(self, g):
+        (cond,) = self.saved
+        zero = g.dtype.type(0)
+        ga = gb = None
+        if self.needs_input_grad[1]:
+            ga = unbroadcast(get_array_module(g).where(cond, g, zero), self.a_shape)
+        if self.needs_input_grad[2]:
+            gb = unbroadcast(get_array_module(g).where(cond, zero, g), self.b_shape)
+        return None, ga, gb
+
+
+def where(cond, a, b):
+    from ..tensor import Tensor
+    c = cond.data if isinstance(cond, Tensor) else cond
+    if getattr(c, "dtype", None) is None or c.dtype.kind != "b":
+        raise TypeError(f"where: condition must be a boolean tensor, got "
+                        f"{getattr(c, 'dtype', type(c).__name__)}")
+    return Where.apply(cond, a, b)
+
+
+def masked_fill(x, mask, value):
+    """y = value where mask else x (mask broadcasts to x); dy/dx = not mask."""
+    from ..tensor import Tensor
+    m = mask.data if isinstance(mask, Tensor) else mask
+    if getattr(m, "dtype", None) is None or m.dtype.kind != "b":
+        raise TypeError(f"masked_fill: mask must be a boolean tensor, got "
+                        f"{getattr(m, 'dtype', type(m).__name__)}")
+    xp = get_array_module(x.data)
+    fill = xp.asarray(value, dtype=x.dtype)
+    out = Where.apply(mask, fill, x)
+    if out.shape != x.shape:
+        raise ValueError(f"masked_fill: mask of shape {tuple(m.shape)} does not broadcast to "
+                         f"the input shape {tuple(x.shape)} without enlarging it")
+    return out
+

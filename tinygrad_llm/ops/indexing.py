@@ -1,0 +1,189 @@
+"""Indexing ops: x[index], gather, cat, stack, split.
+
+Their backward passes scatter the gradient back to where the values came from. With advanced
+(integer-array) indexing an element can be used several times, so the scatter must *add*:
+``np.add.at`` does, while ``g[idx] += up`` would count a repeated index only once.
+"""
+from ..autograd import Function
+from ..backend import get_array_module, scatter_add
+from .reduce import normalize_dims
+
+
+def _is_advanced(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(i, "shape") and getattr(i, "ndim", 0) > 0 or isinstance(i, list)
+               for i in items)
+
+
+def _unwrap_index(index, xp):
+    """Tensor -> array inside an index (a tuple's elements too); lists become arrays."""
+    from ..tensor import Tensor
+
+    def one(i):
+        if isinstance(i, Tensor):
+            i = i.data
+        if isinstance(i, list):
+            i = xp.asarray(i)
+        if hasattr(i, "dtype") and getattr(i, "ndim", 0) > 0 and i.dtype.kind == "f":
+            raise IndexError(f"tensors used as indices must be long, int or bool, got {i.dtype}")
+        return i
+
+    if isinstance(index, tuple):
+        return tuple(one(i) for i in index)
+    return one(index)
+
+
+class GetItem(Function):
+    """y = x[index];   dx = zeros like x, then dx[index] += dy (accumulating repeated indices)."""
+
+    def forward(self, x, index, advanced):
+        self.in_shape, self.index, self.advanced = x.shape, index, advanced
+        return x[index]
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        dx = xp.zeros(self.in_shape, dtype=g.dtype)
+        if self.advanced:
+            scatter_add(dx, self.index, g)
+        else:  # basic indexing (ints and slices) never repeats an element
+            dx[self.index] = g
+        return dx
+
+
+def getitem(x, index):
+    index = _unwrap_index(index, get_array_module(x.data))
+    advanced = _is_advanced(index)
+    out = GetItem.apply(x, index, advanced)
+    if not advanced:  # basic indexing returns a view of x
+        out._version = x._version
+    return out
+
+
+def narrow(x, dim, start, length):
+    (axis,) = normalize_dims(dim, x.ndim, "narrow")
+    index = (slice(None),) * axis + (slice(start, start + length),)
+    return getitem(x, index)
+
+
+class Gather(Function):
+    """y[i][j][k] = x[i][index[i][j][k]][k]  (for dim = 1; likewise for other dims)
+
+    dx = zeros like x, then dx[i][index[i][j][k]][k] += dy[i][j][k]  (repeated indices add).
+    """
+
+    def forward(self, x, dim, index):
+        xp = get_array_module(x)
+        self.in_shape, self.dim = x.shape, dim
+        self.index = index
+        return xp.take_along_axis(x, index, axis=dim)
+
+    def backward(self, g):
+        xp = get_array_module(g)
+        dx = xp.zeros(self.in_shape, dtype=g.dtype)
+        scatter_add(dx, _along_axis(self.index, self.dim, xp), g)
+        return dx
+
+
+def _along_axis(index, dim, xp):
+    """The full advanced index (one array per axis) that take_along_axis(x, index, dim) reads."""
+    grids = list(xp.ix_(*[xp.arange(n) for n in index.shape]))
+    grids[dim] = index
+    return tuple(grids)
+
+
+def gather(x, dim, index):
+    """PyTorch's gather: index has x's number of dims; 0 <= index < x.shape[dim] is checked."""
+    from ..tensor import Tensor
+    idx = index.data if isinstance(index, Tensor) else index
+    xp = get_array_module(x.data)
+    idx = xp.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ValueError(f"gather: index of shape {tuple(idx.shape)} must have as many dims as "
+                         f"the input of shape {tuple(x.shape)}")
+    (axis,) = normalize_dims(dim, x.ndim, "gather")
+    for d in range(x.ndim):
+        if d != axis and idx.shape[d] > x.shape[d]:
+            raise ValueError(f"gather: index shape {tuple(idx.shape)} is larger than input shape "
+                             f"{tuple(x.shape)} in dimension {d}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= x.shape[axis]):
+        bad = int(idx.min()) if int(idx.min()) < 0 else int(idx.max())
+        raise IndexError(f"gather: index {bad} is out of bounds for dimension {axis} with size "
+                         f"{x.shape[axis]}")
+    if any(idx.shape[d] < x.shape[d] for d in range(x.ndim) if d != axis):
+        x = getitem(x, tuple(slice(0, n) if d != axis else slice(None)
+                             for d, n in enumerate(idx.shape)))
+    return Gather.apply(x, axis, idx)
+
+
+class Cat(Function):
+    """y = [x_1, x_2, ...] joined along ``dim``;   dx_k = the slice of dy that x_k filled."""
+
+    def forward(self, *xs, dim):
+        xp = get_array_module(*xs)
+        self.dim = dim
+        self.sizes = [x.shape[dim] for x in xs]
+        try:
+            return xp.concatenate(xs, axis=dim)
+        except ValueError:
+            shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+            raise ValueError(f"cat: tensors must have the same shape except in dimension "
+                             f"{dim}, got {shapes}") from None
+
+    def backward(self, g):
+        grads, start = [], 0
+        for size in self.sizes:
+            index = (slice(None),) * self.dim + (slice(start, start + size),)
+            grads.append(g[index])
+            start += size
+        return tuple(grads)
+
+
+def cat(tensors, dim=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    (axis,) = normalize_dims(dim, tensors[0].ndim, "cat")
+    return Cat.apply(*tensors, dim=axis)
+
+
+def stack(tensors, dim=0):
+    """Join tensors of equal shape along a new axis ``dim``."""
+    from .shape import unsqueeze
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"stack: expects each tensor to be equal size, got {sorted(shapes)}")
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """PyTorch's split: an int gives chunks of that size (the last may be smaller); a list
+    gives the chunk sizes, which must add up to x.shape[dim]."""
+    (axis,) = normalize_dims(dim, x.ndim, "split")
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - s) for s in range(0, n, size)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but dimension "
+                             f"{axis} has size {n}")
+    pieces, start = [], 0
+    for size in sizes:
+        pieces.append(narrow(x, axis, start, size))
+        start += size
+    return tuple(pieces)
+
+
+def chunk(x, chunks, dim=0):
+    (axis,) = normalize_dims(dim, x.ndim, "chunk")
+    n = x.shape[axis]
+    size = -(-n // chunks)  # ceil division, as in PyTorch
+    return split(x, max(size, 1), axis)

@@ -1,0 +1,492 @@
+"""Tensor: an n-dimensional array (NumPy on the CPU, CuPy on the GPU) that records its history.
+
+A Tensor holds
+    data           the array (numpy.ndarray or cupy.ndarray); its type is the device
+    requires_grad  whether gradients should flow to it
+    grad           after backward(): a Tensor with d(loss)/d(self), shaped like self
+    _ctx           the Function that produced it (None for a leaf)
+    _version       a one-element list counting in-place changes; views share it
+
+Every operator below is written out and calls one named op from ``tinygrad_llm.ops``; the
+formulas and derivatives live there, one Function per op. Names and semantics follow PyTorch.
+"""
+import numpy as np
+
+from . import autograd
+from . import backend
+
+_FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _is_float(dtype):
+    return np.dtype(dtype).kind == "f"
+
+
+def _to_array(data, dtype, device):
+    """An ndarray from a Tensor, array, scalar or nested list; floats default to float32."""
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = np
+    if device is not None:
+        xp = backend.cupy if backend.check_device(device) == "cuda" else np
+    elif backend.is_cupy_array(data):
+        xp = backend.cupy
+    if dtype is not None:
+        return xp.asarray(data, dtype=dtype)
+    if isinstance(data, (np.ndarray, np.generic)) or backend.is_cupy_array(data):
+        return xp.asarray(data)
+    arr = np.asarray(data)  # Python scalars and lists: pick PyTorch's default dtypes
+    if arr.dtype == np.float64:
+        arr = arr.astype(np.float32)
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(np.int64)
+    return xp.asarray(arr)
+
+
+class Tensor:
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "__weakref__")
+
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
+        self.data = _to_array(data, dtype, device)
+        self.grad = None
+        self._ctx = None
+        self._version = [0]
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array, ctx=None):
+        """Fast internal constructor for op results (no dtype/device handling)."""
+        t = cls.__new__(cls)
+        if type(array) is not np.ndarray and not backend.is_cupy_array(array):
+            array = np.asarray(array)  # NumPy ufuncs return scalars for 0-d inputs
+        t.data = array
+        t.grad = None
+        t._ctx = ctx
+        t._version = [0]
+        t.requires_grad = ctx is not None
+        return t
+
+    # ----- properties ------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self._ctx is None
+
+    @property
+    def grad_fn(self):
+        return self._ctx
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def dim(self):
+        return self.data.ndim
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self):
+        extra = ""
+        if self._ctx is not None:
+            extra = f", grad_fn={self._ctx!r}"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        dev = "" if self.device == "cpu" else ", device='cuda'"
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4)
+        return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
+
+    __hash__ = object.__hash__  # == is elementwise, as in PyTorch, so hash by identity
+
+    # ----- autograd --------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not _is_float(self.dtype):
+            raise TypeError(
+                f"only tensors of floating point dtype can require gradients, got {self.dtype}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf tensors; "
+                               "use .detach() on a non-leaf tensor instead")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph=False):
+        """Compute d(self)/d(leaf) for every leaf that requires grad, summed into leaf.grad."""
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn: call backward() on a result of ops on tensors created "
+                               "with requires_grad=True")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this tensor has "
+                    f"shape {tuple(self.shape)}: pass a gradient of that shape")
+            g = self.data.dtype.type(1) * _ones_like_array(self.data)
+        else:
+            g = gradient.data if isinstance(gradient, Tensor) else gradient
+            xp = backend.get_array_module(self.data)
+            g = xp.asarray(g, dtype=self.dtype)
+            if g.shape != self.shape:
+                raise ValueError(
+                    f"Mismatch in shape: gradient has a shape of {tuple(g.shape)} and output "
+                    f"has a shape of {tuple(self.shape)}")
+        autograd.backward(self, g, retain_graph=retain_graph)
+
+    def retain_grad(self):
+        """Keep this non-leaf tensor's gradient in .grad after backward()."""
+        if self._ctx is not None:
+            self._ctx.retained_output = self
+        return self
+
+    def detach(self):
+        """The same data (shared, with the same version counter), cut from the graph."""
+        t = Tensor._wrap(self.data)
+        t._version = self._version
+        return t
+
+    def clone(self):
+        return _ops.clone(self)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"only one-element tensors can be converted to Python scalars, "
+                             f"got shape {tuple(self.shape)}")
+        return self.data.reshape(()).item()
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy()")
+        return backend.to_numpy(self.data)
+
+    def tolist(self):
+        return backend.to_numpy(self.data).tolist()
+
+    # ----- device and dtype ------------------------------------------------------------------
+    def to(self, target):
+        """``to('cpu' | 'cuda')`` moves the data; ``to(dtype)`` casts it (differentiably)."""
+        if isinstance(target, str) and target.lower().split(":")[0] in ("cpu", "cuda", "gpu"):
+            return _ops.to_device(self, backend.check_device(target))
+        return _ops.cast(self, np.dtype(target))
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return _ops.cast(self, np.dtype(np.float32))
+
+    def double(self):
+        return _ops.cast(self, np.dtype(np.float64))
+
+    def long(self):
+        return _ops.cast(self, np.dtype(np.int64))
+
+    def int(self):
+        return _ops.cast(self, np.dtype(np.int32))
+
+    def bool(self):
+        return _ops.cast(self, np.dtype(np.bool_))
+
+    def type(self, dtype):
+        return _ops.cast(self, np.dtype(dtype))
+
+    # ----- arithmetic operators --------------------------------------------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pow__(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _ops.pow(base, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # Comparisons give boolean tensors and carry no gradient.
+    def __lt__(self, other):
+        return Tensor._wrap(self.data < _raw(other))
+
+    def __le__(self, other):
+        return Tensor._wrap(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return Tensor._wrap(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return Tensor._wrap(self.data >= _raw(other))
+
+    def __eq__(self, other):
+        return Tensor._wrap(self.data == _raw(other))
+
+    def __ne__(self, other):
+        return Tensor._wrap(self.data != _raw(other))
+
+    def __invert__(self):
+        return Tensor._wrap(~self.data)
+
+    def __and__(self, other):
+        return Tensor._wrap(self.data & _raw(other))
+
+    def __or__(self, other):
+        return Tensor._wrap(self.data | _raw(other))
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {tuple(self.shape)} "
+                               "is ambiguous; use .any() or .all()")
+        return bool(self.data.reshape(()).item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if _is_float(self.dtype):
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+    # ----- in-place updates (see inplace.py for the rules) -----------------------------------
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __setitem__(self, index, value):
+        _inplace.setitem_(self, index, value)
+
+    def add_(self, other, alpha=1):
+        return _inplace.add_(self, other, alpha)
+
+    def sub_(self, other, alpha=1):
+        return _inplace.add_(self, other, -alpha)
+
+    def mul_(self, other):
+        return _inplace.mul_(self, other)
+
+    def div_(self, other):
+        return _inplace.div_(self, other)
+
+    def copy_(self, src):
+        return _inplace.copy_(self, src)
+
+    def fill_(self, value):
+        return _inplace.fill_(self, value)
+
+    def zero_(self):
+        return _inplace.fill_(self, 0)
+
+    def clamp_(self, min=None, max=None):
+        return _inplace.clamp_(self, min, max)
+
+    # ----- methods that forward to ops -------------------------------------------------------
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def pow(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def clamp(self, min=None, max=None):
+        return _ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _ops.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.minimum(self, other)
+
+    def matmul(self, other):
+        return _ops.matmul(self, other)
+
+    def sum(self, dim=None, keepdim=False):
+        return _ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return _ops.mean(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, correction=1):
+        return _ops.var(self, dim, keepdim, correction=correction)
+
+    def std(self, dim=None, keepdim=False, correction=1):
+        return _ops.std(self, dim, keepdim, correction=correction)
+
+    def max(self, dim=None, keepdim=False):
+        return _ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return _ops.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return _ops.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return _ops.amin(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _ops.argmin(self, dim, keepdim)
+
+    def logsumexp(self, dim, keepdim=False):
+        return _ops.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim):
+        return _ops.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return _ops.log_softmax(self, dim)
+
+    def reshape(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return _ops.reshape(self, *shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0, dim1):
+        return _ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return _ops.permute(self, *dims)
+
+    def expand(self, *shape):
+        return _ops.expand(self, *shape)
+
+    def expand_as(self, other):
+        return _ops.expand(self, *other.shape)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return _ops.unsqueeze(self, dim)
+
+    def contiguous(self):
+        return self
+
+    def split(self, split_size_or_sections, dim=0):
+        return _ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return _ops.chunk(self, chunks, dim)
+
+    def gather(self, dim, index):
+        return _ops.gather(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        return _ops.masked_fill(self, mask, value)
+
+    def any(self):
+        return Tensor._wrap(self.data.any())
+
+    def all(self):
+        return Tensor._wrap(self.data.all())
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _ones_like_array(a):
+    return backend.get_array_module(a).ones_like(a)
+
+
+# These modules import Tensor from this file, so they are imported after the class exists.
+from . import ops as _ops  # noqa: E402
+from . import inplace as _inplace  # noqa: E402
