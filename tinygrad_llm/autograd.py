@@ -75,6 +75,7 @@ class Function:
     saved = ()
     _version_checks = ()
     _freed = False
+    retained_output = None  # set by Tensor.retain_grad()
 
     def forward(self, *args):
         raise NotImplementedError
@@ -87,28 +88,32 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _tensor.Tensor
-        raw = []
+        raw, parents, needs = [], [], []
         requires_grad = False
         device_type = None
         for a in args:
             if isinstance(a, Tensor):
+                data = a.data
                 if device_type is None:
-                    device_type = type(a.data)
-                elif type(a.data) is not device_type:
+                    device_type = type(data)
+                elif type(data) is not device_type:
                     _raise_device_mix(cls, args)
-                raw.append(a.data)
-                requires_grad = requires_grad or a.requires_grad
-            else:
+                raw.append(data)
+                parents.append(a)
+                needs.append(a.requires_grad)
+                if a.requires_grad:
+                    requires_grad = True
+            else:  # a constant: a Python number, an index, a dtype, ...
                 raw.append(a)
+                parents.append(None)
+                needs.append(False)
         ctx = cls()
         out = ctx.forward(*raw, **kwargs)
-        if not (requires_grad and _grad_enabled):
-            return Tensor._wrap(out)
+        if not (requires_grad and _grad_enabled) or out.dtype.kind != "f":
+            return Tensor._wrap(out)  # no graph: nothing needs a gradient (or ints came out)
         result = Tensor._wrap(out, ctx)
-        ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-        ctx.needs_input_grad = tuple(
-            isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx.parents = parents
+        ctx.needs_input_grad = needs
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx.saved, args, result)
         return result
@@ -131,14 +136,13 @@ def _saved_versions(saved, args, result):
             checks.append((result, result._version[0]))
             continue
         for a in args:
-            if isinstance(a, _tensor.Tensor) and a.data is arr:
+            if isinstance(a, Tensor) and a.data is arr:
                 checks.append((a, a._version[0]))
                 break
     return tuple(checks)
 
 
 def _raise_device_mix(cls, args):
-    Tensor = _tensor.Tensor
     devices = [f"{a.device} {tuple(a.shape)}" for a in args if isinstance(a, Tensor)]
     raise TypeError(
         f"{cls.__name__}: expected all tensors on the same device, got " + ", ".join(devices)
@@ -190,10 +194,9 @@ def backward(root, grad, retain_graph=False):
     gradient added to the existing one. Unless ``retain_graph``, every node's saved arrays are
     released as soon as the node has been processed, so memory is freed during the walk.
     """
-    Tensor = _tensor.Tensor
     root_ctx = root._ctx
     if root_ctx is None:  # a leaf: its gradient is the seed itself
-        _accumulate_leaf(root, grad, Tensor)
+        _accumulate_leaf(root, grad)
         return
     order = _topological_order(root_ctx)
     grads = {id(root_ctx): grad}
@@ -207,10 +210,10 @@ def backward(root, grad, retain_graph=False):
                 "tensors after they have already been freed). Saved intermediate values of the "
                 "graph are freed when you call .backward(). Specify retain_graph=True if you "
                 "need to backward through the graph a second time.")
-        retained = getattr(node, "retained_output", None)
-        if retained is not None:
-            retained.grad = Tensor._wrap(g)
-        _check_versions(node)
+        if node.retained_output is not None:
+            node.retained_output.grad = Tensor._wrap(g)
+        if node._version_checks:
+            _check_versions(node)
         input_grads = node.backward(g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -222,7 +225,7 @@ def backward(root, grad, retain_graph=False):
                     f"internal error: {node} returned a gradient of shape {g_in.shape} for an "
                     f"input of shape {parent.data.shape}")
             if parent._ctx is None:
-                _accumulate_leaf(parent, g_in, Tensor)
+                _accumulate_leaf(parent, g_in)
             else:
                 key = id(parent._ctx)
                 if key in grads:
@@ -233,7 +236,7 @@ def backward(root, grad, retain_graph=False):
             node.release()
 
 
-def _accumulate_leaf(leaf, g, Tensor):
+def _accumulate_leaf(leaf, g):
     if not leaf.requires_grad:
         return
     if leaf.grad is None:
@@ -244,6 +247,6 @@ def _accumulate_leaf(leaf, g, Tensor):
         leaf.grad.data = leaf.grad.data + g
 
 
-# tensor.py imports this module, and Function.apply needs the Tensor class: import the module
-# last, when Function is already defined, and look Tensor up at call time.
-from . import tensor as _tensor  # noqa: E402
+# tensor.py imports this module, and Function.apply needs the Tensor class. The package
+# __init__ imports this module first, so by this line Function exists and tensor.py can load.
+from .tensor import Tensor  # noqa: E402

@@ -149,7 +149,7 @@ class Tensor:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; this tensor has "
                     f"shape {tuple(self.shape)}: pass a gradient of that shape")
-            g = self.data.dtype.type(1) * _ones_like_array(self.data)
+            g = _ones_like_array(self.data)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else gradient
             xp = backend.get_array_module(self.data)

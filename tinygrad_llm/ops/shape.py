@@ -51,7 +51,8 @@ view = reshape
 def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = normalize_dims((start_dim, end_dim), x.ndim, "flatten")
+    (start,) = normalize_dims(start_dim, x.ndim, "flatten")
+    (end,) = normalize_dims(end_dim, x.ndim, "flatten")
     shape = x.shape[:start] + (-1,) + x.shape[end + 1:]
     return reshape(x, *shape)
 

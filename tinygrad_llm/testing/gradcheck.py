@@ -114,6 +114,7 @@ def gradcheck(fn, inputs, *, eps=None, atol=None, rtol=None, mode="auto", n_dire
         values = to_numpy(t.data)
         if not np.all(np.isfinite(values)):
             bad = np.unravel_index(int(np.argmin(np.isfinite(values))), values.shape)
+            bad = tuple(int(v) for v in bad)
             raise ValueError(f"gradcheck: input {i} has a non-finite value at index {bad}")
     low = allow_low_precision
     eps = eps if eps is not None else (1e-3 if low else 1e-6)

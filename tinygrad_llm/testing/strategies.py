@@ -28,8 +28,9 @@ def floats(lo=-10.0, hi=10.0, dtype=np.float64, avoid=(), margin=1e-3):
     edges = [lo] + sorted(p for p in avoid if lo < p < hi) + [hi]
     bands = []
     for k in range(len(edges) - 1):
-        a = edges[k] + (margin if k > 0 else 0)
-        b = edges[k + 1] - (margin if k < len(edges) - 2 else 0)
+        pad = margin * (1 + 1e-6)  # a hair more, so that rounding cannot land inside the margin
+        a = edges[k] + (pad if k > 0 else 0)
+        b = edges[k + 1] - (pad if k < len(edges) - 2 else 0)
         if a < b:
             bands.append(st.floats(a, b, allow_nan=False, allow_infinity=False,
                                    allow_subnormal=False, width=width))
@@ -66,7 +67,8 @@ def distinct(draw, shape=None, min_gap=1e-2, dtype=np.float64):
     perm = draw(st.permutations(list(range(n))))
     jitter = draw(hnp.arrays(np.float64, (n,), elements=st.floats(0, 0.25 * min_gap)))
     offset = draw(st.floats(-5, 5))
-    values = np.asarray(perm, dtype=np.float64) * min_gap + jitter + offset
+    # Neighbours are 1.5 gaps apart, and the jitter moves each by at most 0.25 gaps.
+    values = np.asarray(perm, dtype=np.float64) * (1.5 * min_gap) + jitter + offset
     return values.reshape(shape).astype(dtype)
 
 

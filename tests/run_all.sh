@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (see README): the main pytest session, then the CUDA
+# kernels under numba's simulator in a separate process (NUMBA_ENABLE_CUDASIM must be set
+# before numba is imported). pytest exits 5 when it collects no test, which fails this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.numba_cache}"
+pytest -m "not cudasim" --durations=15 "$@"
+if ls tests/test_*cudasim*.py >/dev/null 2>&1; then
+    NUMBA_ENABLE_CUDASIM=1 pytest -m cudasim tests/ -p no:cacheprovider --durations=5
+fi
