@@ -145,7 +145,8 @@ def _clause(rng, positive):
     adjectives = _POSITIVE if positive != negated else _NEGATIVE
     adjective = adjectives[rng.integers(len(adjectives))]
     be = _BE[rng.integers(len(_BE))]
-    intensifier = _INTENSIFIERS[rng.integers(len(_INTENSIFIERS))]
+    # "not extremely awful" is not clearly positive, so negation takes no intensifier.
+    intensifier = "" if negated else _INTENSIFIERS[rng.integers(len(_INTENSIFIERS))]
     return f"{subject} {be} {'not ' if negated else ''}{intensifier}{adjective}"
 
 
@@ -154,7 +155,7 @@ def sentiment_task(num_samples, *, seed=0):
 
     Grammar: a sentence is one clause, two clauses of the same sentiment joined by "and",
     or "<clause of the other sentiment>, but <clause>" (the label follows the clause after
-    "but"). A clause is "<subject> <be> [not] [intensifier] <adjective>" (negation flips
+    "but"). A clause is "<subject> <be> [not | intensifier] <adjective>" (negation flips
     the adjective's polarity) or "i <liked|hated> <subject>". Labels are balanced.
     """
     rng = np.random.default_rng(seed)
