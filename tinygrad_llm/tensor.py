@@ -149,7 +149,7 @@ class Tensor:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; this tensor has "
                     f"shape {tuple(self.shape)}: pass a gradient of that shape")
-            g = _ones_like_array(self.data)
+            g = backend.get_array_module(self.data).ones(self.shape, dtype=self.dtype)
         else:
             g = gradient.data if isinstance(gradient, Tensor) else gradient
             xp = backend.get_array_module(self.data)
@@ -481,10 +481,6 @@ class Tensor:
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
-
-
-def _ones_like_array(a):
-    return backend.get_array_module(a).ones_like(a)
 
 
 # These modules import Tensor from this file, so they are imported after the class exists.

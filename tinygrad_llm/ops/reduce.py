@@ -33,6 +33,17 @@ def normalize_dims(dim, ndim, op="reduction"):
     return tuple(sorted(out))
 
 
+def _broadcast_back(g, in_shape):
+    """A fresh array of ``in_shape`` holding g broadcast over the reduced axes.
+
+    (Cheaper than np.broadcast_to for the small tensors where per-op overhead matters, and a
+    real array that later steps may write to.)
+    """
+    out = get_array_module(g).empty(in_shape, dtype=g.dtype)
+    out[...] = g
+    return out
+
+
 def _expand_reduced(g, in_shape, axes, keepdim):
     """Reshape a reduced gradient so that it broadcasts against the input."""
     if keepdim or not axes:
@@ -50,7 +61,7 @@ class Sum(Function):
 
     def backward(self, g):
         g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        return get_array_module(g).broadcast_to(g, self.in_shape)
+        return _broadcast_back(g, self.in_shape)
 
 
 def sum(x, dim=None, keepdim=False):
@@ -69,7 +80,7 @@ class Mean(Function):
 
     def backward(self, g):
         g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        return get_array_module(g).broadcast_to(g / self.n, self.in_shape)
+        return _broadcast_back(g / self.n, self.in_shape)
 
 
 def mean(x, dim=None, keepdim=False):

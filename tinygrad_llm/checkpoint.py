@@ -1,0 +1,241 @@
+"""Checkpoints: a folder of safetensors weights and JSON, written atomically, never pickled.
+
+    <folder>/
+        model.safetensors      the model's state_dict (name -> array)
+        config.json            {"format": ..., "format_version": 1, "model_config": {...}}
+        training_state.json    step, optimizer/scheduler/RNG state (arrays stored apart)
+        optimizer.safetensors  the arrays of the optimizer state (moments, ...)
+        tokenizer.json         the tokenizer, when one is given (its own to_json/from_json)
+
+Atomic writes: everything is written into ``<folder>.tmp``, flushed to disk, and only then
+swapped in (``<folder>`` -> ``<folder>.old``, ``<folder>.tmp`` -> ``<folder>``, delete
+``.old``). A crash at any moment leaves the previous checkpoint intact in ``<folder>`` or, for
+the instant between the two renames, in ``<folder>.old``, which ``load_checkpoint`` falls back
+to.
+
+Loading validates everything before changing anything: a truncated or corrupted file, a missing,
+unexpected or mis-shaped key gives a ValueError naming the file and the keys, and the model is
+left untouched.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+
+FORMAT = "tinygrad_llm.checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+CONFIG_FILE = "config.json"
+STATE_FILE = "training_state.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+# ----- safetensors files ---------------------------------------------------------------------
+
+def save_arrays(path, arrays, metadata=None):
+    """Write name -> array to a safetensors file (NumPy arrays; CuPy arrays are copied)."""
+    from safetensors.numpy import save_file
+    from .backend import to_numpy
+    # np.asarray(order="C"), not np.ascontiguousarray, which turns 0-d arrays into 1-d ones
+    clean = {k: np.asarray(to_numpy(v), order="C") for k, v in arrays.items()}
+    save_file(clean, path, metadata=metadata)
+
+
+def load_arrays(path):
+    """Read a safetensors file into a dict of NumPy arrays; ValueError names a bad file."""
+    from safetensors.numpy import load_file
+    if path.endswith((".bin", ".pt", ".pth", ".pkl", ".ckpt")):
+        raise ValueError(f"{path}: refusing to load a pickle-based file (it can run arbitrary "
+                         f"code); convert it to safetensors first")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
+    try:
+        return load_file(path)
+    except Exception as e:  # safetensors raises its own error types for bad headers/offsets
+        raise ValueError(f"{path} is not a valid safetensors file (truncated or corrupted?): "
+                         f"{e}") from None
+
+
+# ----- nested state with arrays inside -------------------------------------------------------
+
+def split_arrays(obj, prefix=""):
+    """Separate a nested state (dicts, lists, numbers, arrays) into JSON and named arrays.
+
+    Each array is replaced by {"__array__": key}; returns (json_part, {key: array}).
+    """
+    arrays = {}
+
+    def walk(x, path):
+        if isinstance(x, np.ndarray) or hasattr(x, "__cuda_array_interface__"):
+            arrays[path] = x
+            return {"__array__": path}
+        if isinstance(x, np.generic):
+            return x.item()
+        if isinstance(x, dict):
+            return {str(k): walk(v, f"{path}.{k}" if path else str(k)) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(x)]
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise TypeError(f"cannot store a {type(x).__name__} at {path!r} in a checkpoint")
+
+    return walk(obj, prefix), arrays
+
+
+def join_arrays(obj, arrays, source="checkpoint"):
+    """The inverse of split_arrays."""
+    def walk(x):
+        if isinstance(x, dict):
+            if set(x) == {"__array__"}:
+                key = x["__array__"]
+                if key not in arrays:
+                    raise ValueError(f"{source}: array {key!r} is missing")
+                return arrays[key]
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return x
+    return walk(obj)
+
+
+def _write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, sort_keys=False)
+        f.write("\n")
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON (truncated or corrupted?): {e}") from None
+
+
+def _fsync_folder(folder):
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "rb") as f:
+            os.fsync(f.fileno())
+
+
+# ----- save and load -------------------------------------------------------------------------
+
+def save_checkpoint(folder, model, *, optimizer=None, scheduler=None, tokenizer=None,
+                    model_config=None, step=0, rng_state=None, extra=None):
+    """Write a checkpoint folder atomically (see the module docstring).
+
+    ``model`` needs ``state_dict()``; ``optimizer``/``scheduler`` need ``state_dict()``;
+    ``tokenizer`` needs ``to_json()`` (a str) or ``save(path)``; ``rng_state`` and ``extra``
+    are JSON-able dicts (arrays inside are stored in the optimizer file).
+    """
+    folder = os.path.abspath(folder)
+    tmp, old = folder + ".tmp", folder + ".old"
+    if os.path.exists(tmp):
+        shutil.rmtree(tmp)
+    os.makedirs(tmp)
+    save_arrays(os.path.join(tmp, MODEL_FILE), dict(model.state_dict()),
+                metadata={"format": FORMAT})
+    _write_json(os.path.join(tmp, CONFIG_FILE), {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "model_class": type(model).__name__, "model_config": model_config or {}})
+    state = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "step": int(step),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng_state": rng_state, "extra": extra or {},
+    }
+    json_state, arrays = split_arrays(state)
+    save_arrays(os.path.join(tmp, OPTIMIZER_FILE), arrays, metadata={"format": FORMAT})
+    _write_json(os.path.join(tmp, STATE_FILE), json_state)
+    if tokenizer is not None:
+        path = os.path.join(tmp, TOKENIZER_FILE)
+        if hasattr(tokenizer, "to_json"):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(tokenizer.to_json())
+        else:
+            tokenizer.save(path)
+    _fsync_folder(tmp)
+    if os.path.exists(folder):
+        if os.path.exists(old):
+            shutil.rmtree(old)
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    if os.path.exists(old):
+        shutil.rmtree(old)
+    return folder
+
+
+def resolve_checkpoint(folder):
+    """The folder to read: ``folder``, or ``folder.old`` if a crash interrupted the swap."""
+    folder = os.path.abspath(folder)
+    if os.path.isdir(folder):
+        return folder
+    if os.path.isdir(folder + ".old"):
+        return folder + ".old"
+    raise FileNotFoundError(f"no checkpoint folder at {folder}")
+
+
+def read_checkpoint(folder):
+    """Read and validate every file of a checkpoint; returns a dict (nothing is applied)."""
+    folder = resolve_checkpoint(folder)
+    config = _read_json(os.path.join(folder, CONFIG_FILE))
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{folder}: not a tinygrad_llm checkpoint (format "
+                         f"{config.get('format')!r})")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{folder}: checkpoint format version {config.get('format_version')} "
+                         f"is not supported (this version reads {FORMAT_VERSION})")
+    weights = load_arrays(os.path.join(folder, MODEL_FILE))
+    state = {}
+    state_path = os.path.join(folder, STATE_FILE)
+    if os.path.exists(state_path):
+        arrays = load_arrays(os.path.join(folder, OPTIMIZER_FILE))
+        state = join_arrays(_read_json(state_path), arrays, source=folder)
+    tokenizer_json = None
+    tok_path = os.path.join(folder, TOKENIZER_FILE)
+    if os.path.exists(tok_path):
+        with open(tok_path, encoding="utf-8") as f:
+            tokenizer_json = f.read()
+    return {"folder": folder, "config": config, "weights": weights, "state": state,
+            "tokenizer_json": tokenizer_json}
+
+
+def check_state_dict(expected, weights, source):
+    """ValueError listing missing, unexpected and mis-shaped keys (all of them, by name)."""
+    missing = [k for k in expected if k not in weights]
+    unexpected = [k for k in weights if k not in expected]
+    mis_shaped = [f"{k}: checkpoint {tuple(weights[k].shape)} vs model "
+                  f"{tuple(expected[k].shape)}"
+                  for k in expected if k in weights and tuple(weights[k].shape) != tuple(
+                      expected[k].shape)]
+    if missing or unexpected or mis_shaped:
+        parts = []
+        if missing:
+            parts.append("missing keys: " + ", ".join(missing))
+        if unexpected:
+            parts.append("unexpected keys: " + ", ".join(unexpected))
+        if mis_shaped:
+            parts.append("size mismatch for " + "; ".join(mis_shaped))
+        raise ValueError(f"{source}: checkpoint does not match the model: " + " | ".join(parts))
+
+
+def load_checkpoint(folder, model, *, optimizer=None, scheduler=None):
+    """Load a checkpoint into ``model`` (and optimizer/scheduler); returns the training state.
+
+    Everything is read and checked first; the objects change only if all of it is valid.
+    """
+    ckpt = read_checkpoint(folder)
+    check_state_dict(model.state_dict(), ckpt["weights"], ckpt["folder"])
+    state = ckpt["state"]
+    if optimizer is not None and not (state and state.get("optimizer")):
+        raise ValueError(f"{ckpt['folder']}: the checkpoint holds no optimizer state")
+    if scheduler is not None and not (state and state.get("scheduler")):
+        raise ValueError(f"{ckpt['folder']}: the checkpoint holds no scheduler state")
+    model.load_state_dict(ckpt["weights"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    return ckpt
