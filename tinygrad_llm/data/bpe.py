@@ -23,7 +23,7 @@ import json
 import os
 
 from .bpe_train import train_bpe
-from .bytelevel import bytes_to_token_str, bytes_to_unicode, gpt2_pretokenize_regex, \
+from .bytelevel import bytes_to_token_str, bytes_to_unicode, gpt2_pretokenize, \
     token_str_to_bytes
 from .tokenizer_base import DEFAULT_SPECIAL_TOKENS, FORMAT_VERSION, ROLES, Tokenizer, \
     write_json_atomic
@@ -59,7 +59,6 @@ class ByteLevelBPETokenizer(Tokenizer):
         specials = set(self.all_special_tokens)
         self._id_bytes = [tok.encode("utf-8") if tok in specials else token_str_to_bytes(tok)
                           for tok in self.id_to_token_list]
-        self._pretokenize = gpt2_pretokenize_regex().findall
         self._cache = {}
 
     # ----- construction -------------------------------------------------------------------
@@ -162,7 +161,7 @@ class ByteLevelBPETokenizer(Tokenizer):
     def _encode_chunk(self, text):
         cache, vocab = self._cache, self.vocab
         ids = []
-        for word in self._pretokenize(text):
+        for word in gpt2_pretokenize(text):
             word_ids = cache.get(word)
             if word_ids is None:
                 word_ids = [vocab[s] for s in self.bpe(word)]

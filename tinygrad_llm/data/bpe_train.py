@@ -24,19 +24,18 @@ import heapq
 import re
 from collections import Counter
 
-from .bytelevel import bytes_to_token_str, bytes_to_unicode, gpt2_pretokenize_regex
+from .bytelevel import bytes_to_token_str, bytes_to_unicode, gpt2_pretokenize
 
 
 def count_words(texts, special_tokens=()):
     """Counter of GPT-2 pre-tokens (raw text) over an iterable of texts, specials cut out."""
-    pretok = gpt2_pretokenize_regex().findall
     by_length = sorted(set(special_tokens), key=len, reverse=True)
     splitter = re.compile("|".join(map(re.escape, by_length))) if by_length else None
     counts = Counter()
     for text in texts:
         for chunk in (splitter.split(text) if splitter is not None else [text]):
             if chunk:
-                counts.update(pretok(chunk))
+                counts.update(gpt2_pretokenize(chunk))
     return counts
 
 

@@ -128,7 +128,8 @@ class ClassificationDataset:
         else:
             enc = [tokenizer.encode(t, add_special_tokens=add_special_tokens) for t in texts]
             if max_length is not None:
-                enc = [_truncate_keep_ends(e, max_length, add_special_tokens) for e in enc]
+                templated = add_special_tokens and tokenizer.template != "none"
+                enc = [_truncate_keep_ends(e, max_length, templated) for e in enc]
             self.input_ids = [np.asarray(e, dtype=np.int64) for e in enc]
 
     def __len__(self):

@@ -210,11 +210,14 @@ class Tokenizer:
 
     def _decode_pieces(self, ids, skip_special_tokens):
         """Decoded runs of ordinary ids and special token strings, in order."""
-        ids = [int(i) for i in np.asarray(ids, dtype=np.int64).reshape(-1)]
+        arr = np.asarray(ids, dtype=np.int64).reshape(-1)
         V = len(self.id_to_token_list)
-        for i in ids:
-            if not 0 <= i < V:
-                raise IndexError(f"token id {i} is out of range for a vocabulary of size {V}")
+        if arr.size and (arr.min() < 0 or arr.max() >= V):
+            bad = int(arr[(arr < 0) | (arr >= V)][0])
+            raise IndexError(f"token id {bad} is out of range for a vocabulary of size {V}")
+        ids = arr.tolist()
+        if self._special_id_set.isdisjoint(ids):          # the common case: one plain run
+            return [self._decode_ids(ids)] if ids else []
         out, run = [], []
         for i in ids:
             if i in self._special_id_set:
