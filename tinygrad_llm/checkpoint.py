@@ -5,7 +5,8 @@
         config.json            {"format": ..., "format_version": 1, "model_config": {...}}
         training_state.json    step, optimizer/scheduler/RNG state (arrays stored apart)
         optimizer.safetensors  the arrays of the optimizer state (moments, ...)
-        tokenizer.json         the tokenizer, when one is given (its own to_json/from_json)
+        tokenizer.json         the tokenizer, when one is given (or tokenizer/ for byte-level
+                               BPE: GPT-2's vocab.json + merges.txt)
 
 Atomic writes: everything is written into ``<folder>.tmp``, flushed to disk, and only then
 swapped in (``<folder>`` -> ``<folder>.old``, ``<folder>.tmp`` -> ``<folder>``, delete
@@ -30,6 +31,7 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 CONFIG_FILE = "config.json"
 STATE_FILE = "training_state.json"
 TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_DIR = "tokenizer"
 
 
 # ----- safetensors files ---------------------------------------------------------------------
@@ -115,9 +117,10 @@ def _read_json(path):
 
 
 def _fsync_folder(folder):
-    for name in os.listdir(folder):
-        with open(os.path.join(folder, name), "rb") as f:
-            os.fsync(f.fileno())
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
 
 
 # ----- save and load -------------------------------------------------------------------------
@@ -150,12 +153,11 @@ def save_checkpoint(folder, model, *, optimizer=None, scheduler=None, tokenizer=
     save_arrays(os.path.join(tmp, OPTIMIZER_FILE), arrays, metadata={"format": FORMAT})
     _write_json(os.path.join(tmp, STATE_FILE), json_state)
     if tokenizer is not None:
-        path = os.path.join(tmp, TOKENIZER_FILE)
-        if hasattr(tokenizer, "to_json"):
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(tokenizer.to_json())
+        from .data import ByteLevelBPETokenizer
+        if isinstance(tokenizer, ByteLevelBPETokenizer):
+            tokenizer.save(os.path.join(tmp, TOKENIZER_DIR))
         else:
-            tokenizer.save(path)
+            tokenizer.save(os.path.join(tmp, TOKENIZER_FILE))
     _fsync_folder(tmp)
     if os.path.exists(folder):
         if os.path.exists(old):
@@ -193,13 +195,22 @@ def read_checkpoint(folder):
     if os.path.exists(state_path):
         arrays = load_arrays(os.path.join(folder, OPTIMIZER_FILE))
         state = join_arrays(_read_json(state_path), arrays, source=folder)
-    tokenizer_json = None
-    tok_path = os.path.join(folder, TOKENIZER_FILE)
-    if os.path.exists(tok_path):
-        with open(tok_path, encoding="utf-8") as f:
-            tokenizer_json = f.read()
+    tokenizer_path = None
+    for name in (TOKENIZER_DIR, TOKENIZER_FILE):
+        if os.path.exists(os.path.join(folder, name)):
+            tokenizer_path = os.path.join(folder, name)
     return {"folder": folder, "config": config, "weights": weights, "state": state,
-            "tokenizer_json": tokenizer_json}
+            "tokenizer_path": tokenizer_path}
+
+
+def load_tokenizer(folder):
+    """The tokenizer saved in a checkpoint folder (ValueError if there is none)."""
+    from .data import load_tokenizer as load
+    folder = resolve_checkpoint(folder)
+    for name in (TOKENIZER_DIR, TOKENIZER_FILE):
+        if os.path.exists(os.path.join(folder, name)):
+            return load(os.path.join(folder, name))
+    raise ValueError(f"{folder}: the checkpoint holds no tokenizer")
 
 
 def check_state_dict(expected, weights, source):
