@@ -115,9 +115,17 @@ def _generate(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_
 
 
 def load_model(checkpoint):
-    """A GPT and its tokenizer from a checkpoint folder written by ``train``."""
+    """A GPT and its tokenizer from a checkpoint folder written by ``train`` or from a
+    Hugging Face GPT-2 folder (config.json with model_type "gpt2" + model.safetensors)."""
+    import json
     from . import checkpoint as ck
     from .models import GPT, GPTConfig
+    hf_config = os.path.join(checkpoint, "config.json")
+    if os.path.exists(hf_config):
+        with open(hf_config, encoding="utf-8") as f:
+            if json.load(f).get("model_type") == "gpt2":
+                from .models.gpt2_hf import load_gpt2_folder
+                return load_gpt2_folder(checkpoint)
     info = ck.read_checkpoint(checkpoint)
     model = GPT(GPTConfig(**info["config"]["model_config"]))
     ck.check_state_dict(model.state_dict(), info["weights"], info["folder"])

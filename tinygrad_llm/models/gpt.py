@@ -199,3 +199,17 @@ class GPT(nn.Module):
 
     def config_dict(self):
         return asdict(self.config)
+
+    @classmethod
+    def from_pretrained(cls, folder, dtype=np.float32):
+        """A GPT from a Hugging Face GPT-2 folder (config.json + model.safetensors); the
+        tokenizer, if the folder has one, is at ``model.tokenizer``."""
+        from .gpt2_hf import load_gpt2_folder
+        model, tokenizer = load_gpt2_folder(folder, dtype)
+        model.tokenizer = tokenizer
+        return model
+
+    def save_pretrained(self, folder, tokenizer=None):
+        """Write a Hugging Face GPT-2 folder that transformers loads."""
+        from .gpt2_hf import save_gpt2_folder
+        return save_gpt2_folder(self, folder, tokenizer or getattr(self, "tokenizer", None))
