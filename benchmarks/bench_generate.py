@@ -1,0 +1,177 @@
+"""Greedy generation speed, batch 1: tinygrad_llm's GPT with and without the KV cache, beside
+PyTorch running the same weights through transformers' GPT2LMHeadModel (a plain loop over
+forward() with past_key_values, and transformers' generate()).
+
+    python benchmarks/bench_generate.py [--threads 2] [--quick]
+
+Cases:
+    small   GPT d=256 L=4 H=4, vocab 256, block 256: 16-token prompt + 200 new tokens
+            (the yardstick of research/performance-results.md: torch ~2,226 tokens/s)
+    gpt2    GPT-2 124M's shape (d=768 L=12 H=12, vocab 50257), random weights:
+            16-token prompt + 100 new tokens; also peak RSS growth, measured in a fresh
+            child process per implementation
+
+Every implementation's tokens are checked to be identical to ours (same weights, greedy)
+before anything is timed.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+CASES = {
+    "small": dict(n_embd=256, n_layer=4, n_head=4, vocab_size=256, block_size=256,
+                  prompt=16, new=200),
+    "gpt2": dict(n_embd=768, n_layer=12, n_head=12, vocab_size=50257, block_size=1024,
+                 prompt=16, new=100),
+}
+
+
+def build(case):
+    import numpy as np
+    import tinygrad_llm as tg
+    from tinygrad_llm.models import GPT, GPTConfig
+    c = CASES[case]
+    model = GPT(GPTConfig(block_size=c["block_size"], vocab_size=c["vocab_size"],
+                          n_layer=c["n_layer"], n_head=c["n_head"], n_embd=c["n_embd"]),
+                generator=tg.Generator(0))
+    prompt = np.random.default_rng(0).integers(0, c["vocab_size"], (1, c["prompt"]))
+    return model, prompt, c["new"]
+
+
+def hf_model_of(model):
+    import torch
+    import transformers
+    folder = tempfile.mkdtemp()
+    model.save_pretrained(folder)
+    hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
+    return hf, torch
+
+
+def runners(case, threads):
+    """{name: fn() -> generated ids (1, T + new)} for every implementation available."""
+    import numpy as np
+    model, prompt, new = build(case)
+    out = {
+        "tinygrad_llm (KV cache)": lambda: model.generate(prompt, new, do_sample=False),
+        "tinygrad_llm (no cache)": lambda: model.generate(prompt, new, do_sample=False,
+                                                          use_cache=False),
+    }
+    try:
+        hf, torch = hf_model_of(model)
+        harness.torch_threads(torch)
+    except ImportError:
+        return out
+
+    @torch.no_grad()
+    def torch_loop():
+        ids = torch.tensor(prompt)
+        logits_out = hf(ids, use_cache=True)
+        past, result = logits_out.past_key_values, [ids]
+        nxt = logits_out.logits[:, -1].argmax(-1, keepdim=True)
+        for _ in range(new - 1):
+            result.append(nxt)
+            o = hf(nxt, past_key_values=past, use_cache=True)
+            past = o.past_key_values
+            nxt = o.logits[:, -1].argmax(-1, keepdim=True)
+        result.append(nxt)
+        return torch.cat(result, 1).numpy()
+
+    @torch.no_grad()
+    def torch_generate():
+        return hf.generate(torch.tensor(prompt), max_new_tokens=new, do_sample=False,
+                           min_new_tokens=new, pad_token_id=0).numpy()
+
+    out[f"torch {torch.__version__} loop + KV cache"] = torch_loop
+    out["transformers generate()"] = torch_generate
+    reference = out["tinygrad_llm (KV cache)"]()
+    for name, fn in out.items():  # validate before timing
+        got = np.asarray(fn())
+        if not np.array_equal(got, reference):
+            raise AssertionError(f"{name} generated different tokens than tinygrad_llm")
+    return out
+
+
+def child(case, name, threads):
+    """Run one implementation once (after a warm-up) and print tokens/s and peak RSS growth."""
+    harness.set_threads(threads)
+    fns = runners(case, threads)
+    fn = fns[name]
+    fn()  # warm-up (JIT, caches)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak RSS mark
+    before = _rss("VmRSS")
+    import time
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    print(json.dumps({"seconds": dt, "peak_growth_mib": (_rss("VmHWM") - before) / 1024}))
+
+
+def _rss(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])  # kB
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="small case only")
+    p.add_argument("--json", default=None)
+    p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--child", nargs=2, metavar=("CASE", "IMPL"))
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args.child[0], args.child[1], args.threads)
+    harness.set_threads(args.threads)
+    sections = []
+    payload = {"machine": harness.machine_info(), "cases": {}}
+    for case in (["small"] if args.quick else ["small", "gpt2"]):
+        c = CASES[case]
+        fns = runners(case, args.threads)
+        results = harness.time_interleaved(fns, warmup=1, repeats=5 if case == "small" else 3,
+                                           min_time=0.0)
+        rows = []
+        base = next((k for k in results if k.startswith("torch")), None)
+        hf_gen = "transformers generate()"
+        for name, r in results.items():
+            row = {"implementation": name, "tokens/s": f"{c['new'] / r['median']:,.0f}",
+                   "ms per token": f"{1000 * r['median'] / c['new']:.2f}"}
+            if base:
+                row["vs torch loop"] = f"{results[base]['median'] / r['median']:.2f}x"
+            if hf_gen in results:
+                row["vs transformers generate"] = \
+                    f"{results[hf_gen]['median'] / r['median']:.2f}x"
+            if case == "gpt2":
+                out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads),
+                                      "--child", case, name], capture_output=True, text=True)
+                row["peak RSS growth (MiB)"] = (
+                    f"{json.loads(out.stdout.strip().splitlines()[-1])['peak_growth_mib']:.0f}"
+                    if out.returncode == 0 else "error")
+            rows.append(row)
+        payload["cases"][case] = {"config": c, "results": results, "rows": rows}
+        table = harness.markdown_table(rows, list(rows[0].keys()))
+        title = (f"{case}: d={c['n_embd']} L={c['n_layer']} H={c['n_head']} "
+                 f"V={c['vocab_size']}, prompt {c['prompt']} + {c['new']} greedy tokens, B=1")
+        print(title + "\n" + table + "\n")
+        sections.append(f"**{title}**\n\n{table}")
+    harness.write_json(args.json, payload)
+    if not args.no_readme:
+        harness.update_readme(
+            "Generation (bench_generate.py)",
+            f"Greedy decoding, batch 1, {args.threads} threads; all implementations produce the "
+            f"same tokens (checked before timing). Targets: small case with the KV cache >= "
+            f"1.5x the torch loop; GPT-2 124M shape >= 1.0x transformers.\n\n"
+            + harness.machine_markdown(payload["machine"]) + "\n\n" + "\n\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()

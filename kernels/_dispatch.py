@@ -1,0 +1,270 @@
+"""The one place where a kernel implementation is chosen, plus the checks every op shares.
+
+    choose_impl(*arrays, impl="auto") -> "ref" | "cpu" | "cuda"
+
+Rules, in order:
+
+1. ``impl`` given per call ("ref", "cpu", "cuda") wins. "cpu" needs NumPy arrays and numba;
+   "cuda" needs CuPy arrays on a GPU, or NumPy arrays with the numba CUDA simulator on
+   (``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported).
+2. ``impl="auto"`` and the environment variable ``TINYGRAD_LLM_KERNELS=ref`` (read at each
+   call): the NumPy/CuPy reference. (Other accepted values: "" or "auto", which change nothing.)
+3. ``impl="auto"``: by array type. NumPy -> "cpu" (numba ``@njit``), or "ref" without numba;
+   CuPy -> "cuda" (numba ``@cuda.jit``), or "ref" (CuPy) without numba.cuda.
+
+Arrays that are ``None`` (optional inputs) are skipped. Mixing NumPy and CuPy arrays is an
+error that names both.
+"""
+import os
+
+import numpy as np
+
+from tinygrad_llm import backend
+
+IMPLS = ("auto", "ref", "cpu", "cuda")
+ENV_VAR = "TINYGRAD_LLM_KERNELS"
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+try:
+    import numba  # noqa: F401
+    _HAVE_NUMBA = True
+except ImportError:  # numba is a hard requirement, but the references work without it
+    _HAVE_NUMBA = False
+
+try:
+    from numba import cuda as _numba_cuda
+except Exception:  # numba without its CUDA target (or numba-cuda not installed)
+    _numba_cuda = None
+
+
+def numba_available():
+    """True when numba imports (the CPU kernels can run)."""
+    return _HAVE_NUMBA
+
+
+def cudasim_enabled():
+    """True when numba's CUDA simulator is on (NUMBA_ENABLE_CUDASIM=1 before numba import)."""
+    if _numba_cuda is None:
+        return False
+    from numba import config
+    return bool(getattr(config, "ENABLE_CUDASIM", 0))
+
+
+def numba_cuda_usable():
+    """True when ``@cuda.jit`` kernels can launch: a real CUDA GPU or the simulator."""
+    if _numba_cuda is None:
+        return False
+    try:
+        return bool(_numba_cuda.is_available())
+    except Exception:
+        return False
+
+
+def cuda_threads_per_block(n_max=256):
+    """Threads per block for the row kernels: a power of two; small under the simulator,
+    which runs one OS thread per CUDA thread."""
+    return 32 if cudasim_enabled() else n_max
+
+
+def _array_kind(arrays):
+    """'cupy', 'numpy', or raise when both kinds are mixed."""
+    kinds = {}
+    for a in arrays:
+        if a is None:
+            continue
+        kind = "cupy" if backend.is_cupy_array(a) else "numpy"
+        kinds.setdefault(kind, type(a).__module__ + "." + type(a).__name__)
+    if len(kinds) > 1:
+        raise ValueError(
+            "kernel inputs live on different devices: got both "
+            f"{kinds['numpy']} (cpu) and {kinds['cupy']} (cuda); move them to one device")
+    return next(iter(kinds), "numpy")
+
+
+def choose_impl(*arrays, impl="auto"):
+    """Pick "ref", "cpu" or "cuda" for these arrays; see the module docstring for the rules."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    kind = _array_kind(arrays)
+    if impl == "auto":
+        env = os.environ.get(ENV_VAR, "").strip().lower()
+        if env == "ref":
+            return "ref"
+        if env not in ("", "auto"):
+            raise ValueError(f"environment variable {ENV_VAR}={env!r}: expected 'ref' or 'auto'")
+        if kind == "cupy":
+            return "cuda" if numba_cuda_usable() else "ref"
+        return "cpu" if _HAVE_NUMBA else "ref"
+    if impl == "ref":
+        return "ref"
+    if impl == "cpu":
+        if kind == "cupy":
+            raise ValueError("impl='cpu' runs numba CPU kernels on NumPy arrays, but got CuPy "
+                             "arrays; use impl='cuda' or 'auto', or move them with to_numpy")
+        if not _HAVE_NUMBA:
+            raise RuntimeError("impl='cpu' needs numba, which is not installed")
+        return "cpu"
+    # impl == "cuda"
+    if kind == "numpy" and not cudasim_enabled():
+        raise RuntimeError(
+            "impl='cuda' needs CuPy arrays on a CUDA GPU, but got NumPy arrays; set "
+            "NUMBA_ENABLE_CUDASIM=1 before importing numba to run the CUDA kernels on "
+            "NumPy arrays in numba's simulator")
+    if not numba_cuda_usable():
+        raise RuntimeError("impl='cuda' needs numba.cuda with a CUDA GPU (or the simulator)")
+    return "cuda"
+
+
+def check_float(name_array_pairs):
+    """Check every named array is float32 or float64 and all share one dtype; return it."""
+    dtype = None
+    for name, a in name_array_pairs:
+        if a is None:
+            continue
+        if a.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be float32 or float64, got dtype {a.dtype}")
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            first = name_array_pairs[0][0]
+            raise TypeError(f"{name} has dtype {a.dtype} but {first} has {dtype}; "
+                            "the kernels need one floating dtype")
+    return dtype
+
+
+def check_shape(name, a, shape):
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {tuple(shape)}")
+
+
+def prepare_out(out, name, shape, dtype, xp):
+    """Return ``out`` checked against (shape, dtype), or a fresh array. Kernels overwrite it."""
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    check_shape(name, out, shape)
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}, expected {dtype}")
+    if xp is not backend.get_array_module(out):
+        raise ValueError(f"{name} is on a different device than the inputs")
+    return out
+
+
+def contiguous(xp, a):
+    """C-contiguous view or copy: keeps numba at one compiled layout per dtype."""
+    return xp.ascontiguousarray(a)
+
+
+def write_into(out, result):
+    """Copy ``result`` into ``out`` unless they are the same array; return ``out``."""
+    if out is not result:
+        out[...] = result
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# BLAS threads inside numba parallel kernels
+# ---------------------------------------------------------------------------------------------
+# numba's np.dot calls the OpenBLAS bundled with SciPy (scipy.linalg.cython_blas), a different
+# library from NumPy's. Called from numba's worker threads, a multithreaded OpenBLAS would start
+# threads of its own (4 on 2 cores), and under numba's OpenMP layer (chosen e.g. once torch is
+# imported) it prints "Detect OpenMP Loop and this application may hang" on every call. The
+# tiled kernels already run one tile per core, so SciPy's OpenBLAS is set to one thread for the
+# duration of such a kernel and restored afterwards. NumPy's own OpenBLAS is not touched.
+
+_scipy_blas_threads = None      # (get, set) ctypes functions, False when not found
+
+
+def _find_scipy_openblas():
+    global _scipy_blas_threads
+    if _scipy_blas_threads is None:
+        _scipy_blas_threads = False
+        try:
+            import ctypes
+            import glob
+            import scipy
+            import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+            libdir = os.path.dirname(scipy.__file__) + ".libs"
+            for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*"))):
+                lib = ctypes.CDLL(path)
+                if hasattr(lib, "scipy_openblas_set_num_threads"):
+                    _scipy_blas_threads = (lib.scipy_openblas_get_num_threads,
+                                           lib.scipy_openblas_set_num_threads)
+                    break
+        except Exception:  # another BLAS vendor or layout: leave its threading alone
+            _scipy_blas_threads = False
+    return _scipy_blas_threads
+
+
+class single_threaded_blas:
+    """Context manager: SciPy's OpenBLAS (the one numba's np.dot uses) runs 1 thread inside.
+
+    The setting is process-wide: SciPy BLAS calls made by other Python threads meanwhile also
+    run on one thread, and overlapping uses from several threads may restore it early (only
+    speed is affected, never results).
+    """
+
+    def __enter__(self):
+        funcs = _find_scipy_openblas()
+        self._saved = None
+        if funcs:
+            get, set_ = funcs
+            self._saved = get()
+            if self._saved != 1:
+                set_(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None and self._saved != 1:
+            _find_scipy_openblas()[1](self._saved)
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Parallel loops: serial nogil kernels run on a few Python threads
+# ---------------------------------------------------------------------------------------------
+# The CPU kernels are compiled with @njit(nogil=True) and take (first, stop, step) work-item
+# bounds; ``parallel_items`` runs them on numba.get_num_threads() threads. Measured here, this
+# halves cold compile time against parallel=True/prange (parfors doubled it: 8 s vs 3.7 s for
+# the attention forward) and keeps numba's OpenMP layer, which OpenBLAS refuses to nest in,
+# out of the BLAS-calling kernels. Each call costs ~20-50 us of thread hand-off.
+
+_pool = None
+_pool_size = 0
+_pool_pid = None        # a forked child must not reuse its parent's (threadless) pool
+
+
+def num_threads():
+    """Threads the CPU kernels use: numba's setting (NUMBA_NUM_THREADS / set_num_threads)."""
+    try:
+        import numba
+        return max(1, numba.get_num_threads())
+    except Exception:
+        return max(1, os.cpu_count() or 1)
+
+
+def parallel_items(kernel, n_items, *args, interleave=False, min_items_per_thread=1):
+    """Run ``kernel(first, stop, step, *args)`` over items 0..n_items-1 split across threads.
+
+    Contiguous ranges by default (rows stay together in memory); ``interleave=True`` deals the
+    items round-robin (thread t gets t, t + n, ...), which balances causal attention, where
+    later query blocks carry more keys. The calling thread runs the first share itself.
+    """
+    global _pool, _pool_size, _pool_pid
+    nt = min(num_threads(), max(1, n_items // max(1, min_items_per_thread)))
+    if nt <= 1:
+        kernel(0, n_items, 1, *args)
+        return
+    if _pool is None or _pool_size < nt - 1 or _pool_pid != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(max_workers=nt - 1, thread_name_prefix="tinygrad_llm_kernel")
+        _pool_size = nt - 1
+        _pool_pid = os.getpid()
+    if interleave:
+        shares = [(t, n_items, nt) for t in range(nt)]
+    else:
+        bounds = [n_items * t // nt for t in range(nt + 1)]
+        shares = [(bounds[t], bounds[t + 1], 1) for t in range(nt)]
+    futures = [_pool.submit(kernel, *share, *args) for share in shares[1:]]
+    kernel(*shares[0], *args)
+    for f in futures:
+        f.result()
