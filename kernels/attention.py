@@ -41,6 +41,7 @@ from .attention_cuda import attention_backward_cuda, attention_forward_cuda
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 BLOCK_Q = 128       # query rows per tile (CPU)
 BLOCK_K = 128       # key rows per tile (CPU)
+_MIN_WORK_PER_THREAD = 1 << 18  # multiply-adds below which a thread hand-off costs more
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,9 +374,12 @@ def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask
     lse = xp.empty((nb, nh, tq), dtype=q.dtype)
     if which == "cpu":
         n_items = nb * nh * -(-tq // BLOCK_Q)
+        # Threads only pay when each gets real work (a decoding step has 1 query per head).
+        min_items = max(1, _MIN_WORK_PER_THREAD // max(1, min(tq, BLOCK_Q) * kc.shape[2] * d))
         with D.single_threaded_blas():
             D.parallel_items(_attn_fwd_cpu, n_items, qc, kc, vc, o, lse, q.dtype.type(scale),
-                             bool(causal), *masks, interleave=True)
+                             bool(causal), *masks, interleave=True,
+                             min_items_per_thread=min_items)
     else:
         attention_forward_cuda(qc, kc, vc, o, lse, q.dtype.type(scale), bool(causal), *masks)
     return D.write_into(out, o), lse
