@@ -1,9 +1,361 @@
 """The functional interface, ``import tinygrad_llm.functional as F`` (PyTorch's names).
 
-Everything here is a plain function of tensors. The formulas live in ``tinygrad_llm.ops``.
-"""
-from .ops import (gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus,
-                  tanh)
+Everything here is a plain function of tensors: it checks its arguments (bad input raises a
+ValueError, IndexError or TypeError naming the shapes, ids or dtypes), arranges the shapes and
+calls one Function from ``tinygrad_llm.ops`` where the formulas live:
 
-__all__ = ["gelu", "leaky_relu", "log_softmax", "relu", "sigmoid", "silu", "softmax",
-           "softplus", "tanh"]
+    softmax, log_softmax, layer_norm, scaled_dot_product_attention, cross_entropy,
+    linear, embedding, dropout, gelu(approximate='tanh')   ops/fused.py (kernels/ underneath)
+    relu, gelu, tanh, sigmoid, silu, softplus, ...         ops/activation.py
+
+The fused ops take ``impl=`` ("auto", "ref", "cpu", "cuda"), passed to the kernels' dispatch;
+the environment variable TINYGRAD_LLM_KERNELS=ref forces the NumPy reference everywhere.
+Their unfused twins, made of primitive ops, are in ops/composite.py and ops/fused_composite.py.
+"""
+import math
+
+import numpy as np
+
+from .backend import get_array_module
+from .creation import _rng
+from .ops import (leaky_relu, relu, reshape, sigmoid, silu, softplus, tanh, permute,
+                  transpose)
+from .ops import gelu as _gelu
+from .ops import fused as _fused
+from .ops import fused_composite as _composite
+from .ops.reduce import normalize_dims
+from .tensor import Tensor
+
+__all__ = ["attention", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm",
+           "leaky_relu", "linear", "log_softmax", "packed_self_attention", "relu",
+           "scaled_dot_product_attention", "sigmoid", "silu", "softmax", "softplus", "tanh"]
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ----- activations ------------------------------------------------------------------------
+
+def gelu(input, approximate="none"):
+    """GELU: x Phi(x) (approximate='none', exact, through erf) or GPT-2's tanh form ('tanh').
+
+    The tanh form runs the in-place fused Function (ops/fused.py GeluTanh); the exact form is
+    ops/activation.py's.
+    """
+    if approximate == "tanh":
+        return _fused.GeluTanh.apply(input)
+    return _gelu(input, approximate=approximate)
+
+
+# ----- softmax ------------------------------------------------------------------------------
+
+def _last_axis(fn, x, dim, dtype, impl, name):
+    if dim is None:
+        raise TypeError(f"{name}: pass dim explicitly (PyTorch's implicit choice of dim is "
+                        f"deprecated)")
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.ndim == 0:
+        return reshape(fn.apply(reshape(x, 1), impl=impl), ())
+    (axis,) = normalize_dims(dim, x.ndim, name)
+    if axis == x.ndim - 1:
+        return fn.apply(x, impl=impl)
+    # The kernels work on the last axis: move ``dim`` there and back (two cheap views)
+    return transpose(fn.apply(transpose(x, axis, -1), impl=impl), axis, -1)
+
+
+def softmax(input, dim=None, dtype=None, *, impl="auto"):
+    """softmax(x)_i = e^{x_i} / sum_j e^{x_j} along ``dim`` (fused; an all -inf row -> 0)."""
+    return _last_axis(_fused.Softmax, input, dim, dtype, impl, "softmax")
+
+
+def log_softmax(input, dim=None, dtype=None, *, impl="auto"):
+    """log_softmax(x)_i = x_i - logsumexp(x) along ``dim`` (fused)."""
+    return _last_axis(_fused.LogSoftmax, input, dim, dtype, impl, "log_softmax")
+
+
+# ----- layer norm ---------------------------------------------------------------------------
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, impl="auto"):
+    """Normalize over the trailing ``normalized_shape`` axes, then y = xhat * weight + bias."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+        normalized_shape)
+    k = len(shape)
+    if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the trailing "
+                         f"axes of the input of shape {tuple(input.shape)}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(f"layer_norm: {name} has shape {tuple(p.shape)}, expected {shape}")
+    c = math.prod(shape)
+    x = input if k == 1 else reshape(input, *input.shape[:input.ndim - k], c)   # (..., C)
+    w = weight if (weight is None or k == 1) else reshape(weight, c)            # (C,)
+    b = bias if (bias is None or k == 1) else reshape(bias, c)                  # (C,)
+    y = _fused.LayerNorm.apply(x, w, b, eps=eps, impl=impl)
+    return y if k == 1 else reshape(y, *input.shape)
+
+
+# ----- attention ----------------------------------------------------------------------------
+
+def _float_mask(attn_mask, xp, dtype):
+    """(additive float array or None, Tensor needing grad or None) from a bool/float mask."""
+    if attn_mask is None:
+        return None, None
+    m = _raw(attn_mask)
+    m = m if hasattr(m, "dtype") else xp.asarray(m)
+    if m.dtype == bool:  # SDPA's convention: True = this key takes part
+        return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
+    if m.dtype.kind != "f":
+        raise TypeError(f"attn_mask must be bool or float, got dtype {m.dtype}")
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
+        return None, attn_mask
+    return m.astype(dtype, copy=False), None
+
+
+def _causal_mask(xp, tq, tk, dtype):
+    """Additive (Tq, Tk) mask of PyTorch's is_causal: query i sees keys j <= i (top-left)."""
+    allowed = xp.arange(tk)[None, :] <= xp.arange(tq)[:, None]
+    return xp.where(allowed, dtype.type(0), dtype.type(-np.inf))
+
+
+def _to_4d(mask, nd):
+    """An additive mask broadcastable to (*lead, Tq, Tk) with len(lead) = nd - 2, as 4-D."""
+    if mask.ndim > nd:
+        raise ValueError(f"attn_mask of shape {tuple(mask.shape)} has more axes than the "
+                         f"query ({nd})")
+    mask = mask.reshape((1,) * (nd - mask.ndim) + tuple(mask.shape))
+    if nd == 3:
+        return mask[:, None]                                      # (B, 1, Tq, Tk)
+    if nd == 2:
+        return mask[None, None]                                   # (1, 1, Tq, Tk)
+    return mask
+
+
+def _attention_masks(query, tk, attn_mask, is_causal, key_padding_mask):
+    """(additive float mask array or None, float mask Tensor needing grad or None, causal flag
+    for the kernel, bool key padding mask or None), checked, for a query (..., Tq, E)."""
+    xp = get_array_module(query.data)
+    dtype, nd, tq = query.dtype, query.ndim, query.shape[-2]
+    if attn_mask is not None and is_causal:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, "
+                         "not both (as in PyTorch)")
+    mask, mask_t = _float_mask(attn_mask, xp, dtype)
+    causal = bool(is_causal)
+    if causal and tq != tk:  # the kernel aligns causal bottom-right; PyTorch top-left
+        mask, causal = _causal_mask(xp, tq, tk, dtype), False
+    kpm = None
+    if key_padding_mask is not None:
+        kpm = xp.asarray(_raw(key_padding_mask))
+        if kpm.dtype != bool:
+            raise TypeError(f"key_padding_mask must be bool (True = ignore that key), got "
+                            f"dtype {kpm.dtype}")
+        if nd < 3 or kpm.shape != (query.shape[0], tk):
+            raise ValueError(f"key_padding_mask of shape {tuple(kpm.shape)} must be "
+                             f"(batch, S) = ({query.shape[0] if nd >= 3 else '?'}, {tk}) for "
+                             f"a query of shape {tuple(query.shape)}")
+    return mask, mask_t, causal, kpm
+
+
+def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+              key_padding_mask=None, generator=None, need_weights=False, impl="auto"):
+    """scaled_dot_product_attention that can also return the attention weights.
+
+    Returns (out, weights or None). The fused kernel runs unless the weights are needed,
+    dropout_p > 0, a float attn_mask requires grad, V has another head size, or the batch
+    axes of q, k, v differ (then the composite twin runs, with the fused softmax so that a
+    fully masked row still gives zeros).
+    """
+    xp = get_array_module(query.data)
+    dtype = query.dtype
+    nd = query.ndim
+    if nd < 2 or key.ndim != nd or value.ndim != nd:
+        raise ValueError(f"scaled_dot_product_attention: query, key, value need the same "
+                         f"number (>= 2) of dims, got shapes {tuple(query.shape)}, "
+                         f"{tuple(key.shape)}, {tuple(value.shape)}")
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: expected query (..., L, E), key "
+                         f"(..., S, E), value (..., S, Ev); got {tuple(query.shape)}, "
+                         f"{tuple(key.shape)}, {tuple(value.shape)}")
+    tq, tk = query.shape[-2], key.shape[-2]
+    mask, mask_t, causal, kpm = _attention_masks(query, tk, attn_mask, is_causal,
+                                                 key_padding_mask)
+    fused = (not need_weights and dropout_p == 0 and mask_t is None and nd <= 4
+             and value.shape[-1] == query.shape[-1]
+             and query.shape[:-2] == key.shape[:-2] == value.shape[:-2])
+    if fused:
+        lead = query.shape[:-2]
+        shape4 = (1,) * (4 - nd) + tuple(lead)
+        if nd == 3:
+            shape4 = (lead[0], 1)
+        q4, k4, v4 = (reshape(t, *shape4, *t.shape[-2:]) for t in (query, key, value))
+        m4 = None if mask is None else _to_4d(mask, nd)
+        out = _fused.ScaledDotProductAttention.apply(
+            q4, k4, v4, causal=causal, key_padding_mask=kpm, attn_mask=m4, scale=scale,
+            impl=impl)                                            # (B, H, Tq, D)
+        return reshape(out, *lead, tq, value.shape[-1]), None
+    # Composite path: one additive mask holding everything, the fused softmax for safety
+    total = mask
+    if causal:
+        total = _causal_mask(xp, tq, tk, dtype) if total is None else total + _causal_mask(
+            xp, tq, tk, dtype)
+    if kpm is not None:
+        pad = xp.where(kpm, dtype.type(-np.inf), dtype.type(0))
+        pad = pad.reshape((kpm.shape[0],) + (1,) * (nd - 2) + (tk,))   # (B, 1.., 1, S)
+        total = pad if total is None else total + pad
+    if mask_t is not None:
+        total = mask_t if total is None else mask_t + total
+    drop = None
+    if dropout_p > 0:
+        def drop(p):
+            return dropout(p, dropout_p, True, generator=generator)
+    return _composite.scaled_dot_product_attention(
+        query, key, value, total, scale, drop,
+        softmax_fn=lambda s, dim: softmax(s, dim, impl=impl))
+
+
+def packed_self_attention(qkv, attn_mask=None, is_causal=False, key_padding_mask=None,
+                          scale=None, impl="auto"):
+    """Fused self-attention of a packed qkv (3, B, H, T, D) = stack(Q, K, V) -> (B, H, T, D).
+
+    The masks are those of scaled_dot_product_attention; a float attn_mask must not need a
+    gradient here (use scaled_dot_product_attention for that). One Function, so the gradient
+    of Q, K and V comes back as one (3, B, H, T, D) array.
+    """
+    if qkv.ndim != 5 or qkv.shape[0] != 3:
+        raise ValueError(f"packed_self_attention: qkv must be (3, B, H, T, D), got "
+                         f"{tuple(qkv.shape)}")
+    q = Tensor._wrap(qkv.data[0])  # (B, H, T, D) view, read for its shape and dtype
+    mask, mask_t, causal, kpm = _attention_masks(q, q.shape[-2], attn_mask, is_causal,
+                                                 key_padding_mask)
+    if mask_t is not None:
+        raise ValueError("packed_self_attention: attn_mask requires grad; use "
+                         "scaled_dot_product_attention")
+    m4 = None if mask is None else _to_4d(mask, 4)
+    return _fused.PackedSelfAttention.apply(qkv, causal=causal, key_padding_mask=kpm,
+                                            attn_mask=m4, scale=scale, impl=impl)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, *, key_padding_mask=None,
+                                 generator=None, impl="auto"):
+    """softmax(Q K^T * scale + M) V, with PyTorch's arguments and semantics.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev).
+    attn_mask: bool (True = this key takes part) or float (added to the scores), broadcastable
+        to (..., L, S). is_causal: query i sees keys j <= i (not together with attn_mask).
+    key_padding_mask (extra): bool (batch, S), True = ignore that key (nn.MultiheadAttention's
+        convention). scale: default 1 / sqrt(E). dropout_p: dropout on the attention weights
+        (always applied when > 0, as in PyTorch; pass 0 in eval mode).
+    A query row that sees no key gives 0 output and 0 gradient (PyTorch also gives 0 there).
+    """
+    out, _ = attention(query, key, value, attn_mask, dropout_p, is_causal, scale,
+                       key_padding_mask, generator, False, impl)
+    return out
+
+
+# ----- cross-entropy ------------------------------------------------------------------------
+
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0, impl="auto"):
+    """Cross-entropy of logits and class indices, as torch.nn.functional.cross_entropy.
+
+    input (N, C) with target (N,); input (N, C, d1, ...) with target (N, d1, ...); input (C,)
+    with a 0-d target. weight: optional (C,) class weights. Rows whose target equals
+    ignore_index contribute nothing (and 'mean' divides by the kept rows' weight, NaN if
+    none). label_smoothing e mixes the one-hot target with the uniform 1/C. Targets outside
+    [0, C) other than ignore_index raise IndexError (-1 is not wrapped around).
+    """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"cross_entropy: reduction must be 'none', 'mean' or 'sum', got "
+                         f"{reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
+                         f"{label_smoothing}")
+    xp = get_array_module(input.data)
+    t = _raw(target)
+    t = t if hasattr(t, "dtype") else xp.asarray(t)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: target must hold class indices (an integer dtype), "
+                        f"got {t.dtype}; class-probability targets are not supported")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least 1 dim (C,)")
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    expected = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(t.shape) != expected:
+        raise ValueError(f"cross_entropy: target of shape {tuple(t.shape)} does not match the "
+                         f"input of shape {tuple(input.shape)} (expected target shape "
+                         f"{expected})")
+    if input.ndim == 1:
+        x2 = reshape(input, 1, c)                                 # (1, C)
+    elif input.ndim == 2:
+        x2 = input                                                # (N, C)
+    else:  # (N, C, d1, ..) -> (N, d1, .., C) -> (N * d1 * .., C)
+        x2 = reshape(permute(input, 0, *range(2, input.ndim), 1), -1, c)
+    t2 = t.reshape(-1).astype(np.int64, copy=False)               # (rows,)
+    bad = (t2 != ignore_index) & ((t2 < 0) | (t2 >= c))
+    if bool(bad.any()):
+        value = int(t2[xp.argmax(bad)])
+        raise IndexError(f"cross_entropy: target {value} is out of bounds for {c} classes "
+                         f"(valid: 0..{c - 1}, or ignore_index={ignore_index})")
+    w = None
+    if weight is not None:
+        w = xp.asarray(_raw(weight), dtype=input.dtype)
+        if w.shape != (c,):
+            raise ValueError(f"cross_entropy: weight has shape {tuple(w.shape)}, expected "
+                             f"({c},)")
+    loss = _fused.CrossEntropy.apply(x2, t2, w, ignore_index=ignore_index,
+                                     reduction=reduction, label_smoothing=label_smoothing,
+                                     impl=impl)
+    return reshape(loss, *t.shape) if reduction == "none" else loss
+
+
+# ----- linear, embedding, dropout -----------------------------------------------------------
+
+def linear(input, weight, bias=None):
+    """y = x W^T + b with W (out_features, in_features), as torch.nn.functional.linear."""
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} and weight of shape "
+                         f"{tuple(weight.shape)} (out, in) do not match")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected "
+                         f"({weight.shape[0]},)")
+    return _fused.Linear.apply(input, weight, bias)
+
+
+def check_ids(ids, num_embeddings, name="embedding"):
+    """The integer id array of ``ids``; TypeError for floats, IndexError for a bad id."""
+    xp = get_array_module(ids)
+    ids = ids if hasattr(ids, "dtype") else xp.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{name}: ids must be integers (int64), got dtype {ids.dtype}")
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= num_embeddings:
+            bad = lo if lo < 0 else hi
+            raise IndexError(f"{name}: id {bad} is out of range for num_embeddings="
+                             f"{num_embeddings} (valid ids: 0..{num_embeddings - 1}; negative "
+                             f"ids are not wrapped around)")
+    return ids
+
+
+def embedding(input, weight, padding_idx=None):
+    """y[...] = weight[input[...]]; the padding_idx row gets no gradient."""
+    ids = check_ids(_raw(input), weight.shape[0])
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    return _fused.Embedding.apply(weight, ids, padding_idx)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
+    """Zero each element with probability p and scale the rest by 1 / (1 - p) (training);
+    the identity when not training or p = 0. The mask comes from ``generator``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    xp = get_array_module(input.data)
+    keep = _rng(generator).random(input.shape) >= p                  # drawn on the CPU
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    multiplier = xp.asarray(keep.astype(input.dtype) * input.dtype.type(scale))
+    return _fused.Dropout.apply(input, multiplier)

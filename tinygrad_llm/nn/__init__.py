@@ -1,0 +1,27 @@
+"""Layers and containers with PyTorch's names: ``from tinygrad_llm import nn``.
+
+    module.py       Module, Parameter, Sequential, ModuleList, ModuleDict
+    init.py         PyTorch's initializations written out (seeded by a Generator)
+    layers.py       Linear, Embedding, LayerNorm, Dropout, Identity, Flatten, activations
+    attention.py    MultiheadAttention
+    transformer.py  positional encodings, feed-forward, Transformer encoder/decoder layers,
+                    stacks and the full Transformer
+"""
+from . import init
+from .attention import MultiheadAttention
+from .layers import (GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, ReLU,
+                     Sigmoid, Softmax, Tanh)
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .transformer import (LearnedPositionalEmbedding, PositionwiseFeedForward,
+                          SinusoidalPositionalEncoding, Transformer, TransformerDecoder,
+                          TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+                          sinusoidal_position_encoding)
+
+__all__ = [
+    "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm",
+    "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList",
+    "MultiheadAttention", "Parameter", "PositionwiseFeedForward", "ReLU", "Sequential",
+    "Sigmoid", "SinusoidalPositionalEncoding", "Softmax", "Tanh", "Transformer",
+    "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
+    "TransformerEncoderLayer", "init", "sinusoidal_position_encoding",
+]
