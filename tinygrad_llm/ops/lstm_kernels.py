@@ -1,0 +1,276 @@
+"""The LSTM step kernels and time loops behind ops/lstm.py: arrays in, arrays out.
+
+Shape legend: T time steps, B batch, I input size, H hidden size, G = 4H (gates i, f, g, o).
+The equations and the backward formulas are in ops/lstm.py's docstring. In order:
+
+    (a) reference   one step in NumPy/CuPy, written like the equations (the specification)
+    (b) numba CPU   the same step as one fused loop over (B, H), then the time loops that give
+                    each thread a block of batch rows, and the large GEMMs split by rows
+
+Buffers are preallocated by the caller and overwritten, except ``db`` / ``db_parts``, into
+which the backward kernels accumulate the bias gradient.
+"""
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+from ..backend import get_array_module
+from ..kernels._fastmath import as_type_of, exp_le0, select_lt
+from .activation import _stable_sigmoid
+
+
+# ---------------------------------------------------------------------------------------------
+# (a) Reference: one time step in NumPy/CuPy, written like the equations above.
+# ---------------------------------------------------------------------------------------------
+
+def _cell_forward_ref(gates, rec, bias, c_prev, c, tanh_c, h):
+    """One step in place. gates (B, 4H): x_t W_ih^T on entry, [i f g o] on exit;
+    rec (B, 4H): h_{t-1} W_hh^T; bias (4H,): b_ih + b_hh."""
+    xp = get_array_module(gates)
+    H = c.shape[1]
+    a = gates + rec + bias                              # (B, 4H) pre-activations
+    gates[:, :2 * H] = _stable_sigmoid(a[:, :2 * H])   # i, f
+    gates[:, 2 * H:3 * H] = xp.tanh(a[:, 2 * H:3 * H])  # g
+    gates[:, 3 * H:] = _stable_sigmoid(a[:, 3 * H:])   # o
+    i, f, g, o = gates[:, :H], gates[:, H:2 * H], gates[:, 2 * H:3 * H], gates[:, 3 * H:]
+    c[...] = f * c_prev + i * g
+    tanh_c[...] = xp.tanh(c)
+    h[...] = o * tanh_c
+
+
+def _cell_backward_ref(dy, dh_rec, dc, acts, c_prev, tanh_c, da, db):
+    """One step of BPTT. dc (B, H) holds dL/dc_t on entry and dL/dc_{t-1} on exit; the
+    bias gradient sum_t sum_b da is accumulated into db (4H,)."""
+    H = dc.shape[1]
+    i, f, g, o = acts[:, :H], acts[:, H:2 * H], acts[:, 2 * H:3 * H], acts[:, 3 * H:]
+    dh = dy + dh_rec
+    # h_t = o * tanh(c_t)
+    d_o = dh * tanh_c
+    dct = dc + dh * o * (1 - tanh_c * tanh_c)
+    # c_t = f * c_{t-1} + i * g
+    da[:, :H] = dct * g * i * (1 - i)                 # through i = sigmoid(a_i)
+    da[:, H:2 * H] = dct * c_prev * f * (1 - f)       # through f = sigmoid(a_f)
+    da[:, 2 * H:3 * H] = dct * i * (1 - g * g)        # through g = tanh(a_g)
+    da[:, 3 * H:] = d_o * o * (1 - o)                 # through o = sigmoid(a_o)
+    dc[...] = dct * f
+    db += da.sum(axis=0)                              # a_t = ... + b_ih + b_hh
+
+
+# ---------------------------------------------------------------------------------------------
+# (b) Numba CPU kernels: the same step, one pass over (B, H) with the five nonlinearities fused.
+# ---------------------------------------------------------------------------------------------
+
+def _sigmoid(x):
+    """1 / (1 + e^-x) (the Python body; the njit version is the overload below)."""
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@overload(_sigmoid)
+def _sigmoid_overload(x):
+    if isinstance(x, types.Float):
+        def impl(x):
+            # e = e^-|x| <= 1 never overflows; sigmoid(x) = 1/(1+e) for x >= 0, e/(1+e) below.
+            e = exp_le0(-abs(x))
+            r = as_type_of(x, 1.0) / (as_type_of(x, 1.0) + e)
+            return select_lt(x, as_type_of(x, 0.0), e * r, r)
+        return impl
+    return None
+
+
+def _tanh(x):
+    return math.tanh(x)
+
+
+@overload(_tanh)
+def _tanh_overload(x):
+    if x == types.float32:
+        def impl32(x):
+            # |x| >= 1/4: tanh|x| = (1 - e) / (1 + e) with e = e^(-2|x|) (no overflow).
+            e = exp_le0(np.float32(-2.0) * abs(x))
+            t = (np.float32(1.0) - e) / (np.float32(1.0) + e)
+            t = select_lt(x, np.float32(0.0), -t, t)
+            # |x| < 1/4: 1 - e cancels, so use the Taylor series x - x^3/3 + 2x^5/15 - ...
+            x2 = x * x
+            p = np.float32(62.0 / 2835.0)
+            p = p * x2 - np.float32(17.0 / 315.0)
+            p = p * x2 + np.float32(2.0 / 15.0)
+            p = p * x2 - np.float32(1.0 / 3.0)
+            p = x + x * x2 * p
+            return select_lt(abs(x), np.float32(0.25), p, t)
+        return impl32
+    if isinstance(x, types.Float):
+        def impl64(x):
+            return math.tanh(x)  # float64: libm, correctly rounded (the tests' precision)
+        return impl64
+    return None
+
+
+# error_model="numpy": no ZeroDivisionError branch in a / b, which would stop vectorization.
+# Each gate block is taken as a row slice (ai = gates[b, 0:H], ...) and indexed with the loop
+# counter alone: an index like gates[b, H + j] makes numba emit a negative-index wraparound
+# select that LLVM cannot remove, and the loop then runs scalar (5x slower, measured).
+@njit(cache=True, error_model="numpy")
+def _cell_forward_cpu(gates, rec, bias, c_prev, c, tanh_c, h):
+    """One step in place (see _cell_forward_ref): gates (B, 4H) -> [i f g o]."""
+    B, H = c.shape
+    bi, bf, bg, bo = bias[0:H], bias[H:2 * H], bias[2 * H:3 * H], bias[3 * H:4 * H]
+    for b in range(B):
+        ai, af = gates[b, 0:H], gates[b, H:2 * H]                # (H,) views, one per gate
+        ag, ao = gates[b, 2 * H:3 * H], gates[b, 3 * H:4 * H]
+        ri, rf = rec[b, 0:H], rec[b, H:2 * H]
+        rg, ro = rec[b, 2 * H:3 * H], rec[b, 3 * H:4 * H]
+        cp, cb, tb, hb = c_prev[b], c[b], tanh_c[b], h[b]
+        for j in range(H):
+            i = _sigmoid(ai[j] + ri[j] + bi[j])
+            f = _sigmoid(af[j] + rf[j] + bf[j])
+            g = _tanh(ag[j] + rg[j] + bg[j])
+            o = _sigmoid(ao[j] + ro[j] + bo[j])
+            ct = f * cp[j] + i * g
+            tc = _tanh(ct)
+            ai[j] = i
+            af[j] = f
+            ag[j] = g
+            ao[j] = o
+            cb[j] = ct
+            tb[j] = tc
+            hb[j] = o * tc
+
+
+@njit(cache=True, error_model="numpy")
+def _cell_backward_cpu(dy, dh_rec, dc, acts, c_prev, tanh_c, da, db):
+    """One step of BPTT (see _cell_backward_ref); dc goes from dL/dc_t to dL/dc_{t-1}."""
+    B, H = dc.shape
+    dbi, dbf, dbg, dbo = db[0:H], db[H:2 * H], db[2 * H:3 * H], db[3 * H:4 * H]
+    for b in range(B):
+        si, sf = acts[b, 0:H], acts[b, H:2 * H]
+        sg, so = acts[b, 2 * H:3 * H], acts[b, 3 * H:4 * H]
+        di, df = da[b, 0:H], da[b, H:2 * H]
+        dg, do = da[b, 2 * H:3 * H], da[b, 3 * H:4 * H]
+        dyb, dhb, dcb, cp, tb = dy[b], dh_rec[b], dc[b], c_prev[b], tanh_c[b]
+        for j in range(H):
+            i, f, g, o, tc = si[j], sf[j], sg[j], so[j], tb[j]
+            one = as_type_of(tc, 1.0)
+            dh = dyb[j] + dhb[j]
+            # h_t = o * tanh(c_t)
+            d_o = dh * tc
+            dct = dcb[j] + dh * o * (one - tc * tc)
+            # c_t = f * c_{t-1} + i * g, then back through each gate's nonlinearity
+            da_i = dct * g * (i - i * i)
+            da_f = dct * cp[j] * (f - f * f)
+            da_g = dct * i * (one - g * g)
+            da_o = d_o * (o - o * o)
+            di[j], df[j], dg[j], do[j] = da_i, da_f, da_g, da_o
+            dbi[j] += da_i                              # a_t = ... + b_ih + b_hh
+            dbf[j] += da_f
+            dbg[j] += da_g
+            dbo[j] += da_o
+            dcb[j] = dct * f
+
+
+# The time loops. Batch rows never interact in an LSTM, so the batch is cut into one chunk of
+# rows per thread and each thread runs the whole time loop on its rows: no synchronisation per
+# step (a multithreaded BLAS call per step would wait for both cores T times). Each step's
+# recurrent GEMM is then a single-threaded np.dot on the chunk (numba calls SciPy's BLAS, kept
+# at one thread by the caller). Small batches run on one thread (``_serial`` versions), where
+# starting the thread pool would cost more than it saves.
+@njit(cache=True)
+def _forward_rows(gates, w_hh_t, bias, hs, cs, tanh_c, lo, hi):
+    """Rows lo:hi of every step. hs[0], cs[0] hold h_0, c_0 on entry; fills hs[1:], cs[1:]
+    and tanh_c; turns gates into the activations [i f g o]."""
+    T, _, G = gates.shape
+    rec = np.empty((hi - lo, G), dtype=gates.dtype)                    # h_{t-1} W_hh^T
+    for t in range(T):
+        np.dot(hs[t, lo:hi], w_hh_t, rec)
+        _cell_forward_cpu(gates[t, lo:hi], rec, bias, cs[t, lo:hi], cs[t + 1, lo:hi],
+                          tanh_c[t, lo:hi], hs[t + 1, lo:hi])
+
+
+@njit(cache=True)
+def _backward_rows(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db, lo, hi):
+    """BPTT for rows lo:hi: fills da; dc goes from dL/dc_T to dL/dc_0; dh0 gets dL/dh_0;
+    db (4H,) accumulates the bias gradient of these rows."""
+    T, _, G = acts.shape
+    dh_rec = np.zeros((hi - lo, G // 4), dtype=acts.dtype)             # dL/dh_t via step t+1
+    for t in range(T - 1, -1, -1):
+        _cell_backward_cpu(grad[t, lo:hi], dh_rec, dc[lo:hi], acts[t, lo:hi], cs[t, lo:hi],
+                           tanh_c[t, lo:hi], da[t, lo:hi], db)
+        np.dot(da[t, lo:hi], w_hh, dh_rec)           # a_t = .. + h_{t-1} W_hh^T + ..
+    dh0[lo:hi] = dh_rec
+
+
+@njit(cache=True, parallel=True)
+def _forward_loop_cpu(gates, w_hh_t, bias, hs, cs, tanh_c, n_chunks):
+    B = gates.shape[1]
+    rows = (B + n_chunks - 1) // n_chunks
+    for k in prange(n_chunks):
+        if k * rows < B:
+            _forward_rows(gates, w_hh_t, bias, hs, cs, tanh_c, k * rows,
+                          min(B, (k + 1) * rows))
+
+
+@njit(cache=True, parallel=True)
+def _backward_loop_cpu(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts):
+    """db_parts (n_chunks, 4H): one bias-gradient accumulator per chunk (summed after)."""
+    n_chunks, B = db_parts.shape[0], acts.shape[1]
+    rows = (B + n_chunks - 1) // n_chunks
+    for k in prange(n_chunks):
+        if k * rows < B:
+            _backward_rows(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts[k], k * rows,
+                           min(B, (k + 1) * rows))
+
+
+# The large GEMMs, with their rows split across the same numba threads (single-threaded BLAS
+# in each): NumPy's multithreaded OpenBLAS would run its own thread pool, whose threads keep
+# spinning for a while after each call and fight numba's threads for the two cores.
+@njit(cache=True, parallel=True)
+def _input_projection_cpu(x2, w_ih_t, gates2, n_chunks):
+    """gates2 = x2 @ W_ih^T, (T*B, I) @ (I, 4H), by blocks of rows."""
+    N = x2.shape[0]
+    rows = (N + n_chunks - 1) // n_chunks
+    for k in prange(n_chunks):
+        lo, hi = k * rows, min(N, (k + 1) * rows)
+        if lo < hi:
+            np.dot(x2[lo:hi], w_ih_t, gates2[lo:hi])
+
+
+@njit(cache=True, parallel=True)
+def _weight_gradients_cpu(da2, x2, h_prev2, w_ih, dx2, dw_ih_parts, dw_hh_parts, need_x):
+    """dx = dA W_ih by blocks of rows; dW_ih = dA^T X and dW_hh = dA^T H_prev as one partial
+    sum per block of rows (the caller adds the parts)."""
+    n_chunks, N = dw_ih_parts.shape[0], da2.shape[0]
+    rows = (N + n_chunks - 1) // n_chunks
+    for k in prange(n_chunks):
+        lo, hi = k * rows, min(N, (k + 1) * rows)
+        if lo < hi:
+            np.dot(da2[lo:hi].T, x2[lo:hi], dw_ih_parts[k])
+            np.dot(da2[lo:hi].T, h_prev2[lo:hi], dw_hh_parts[k])
+            if need_x:
+                np.dot(da2[lo:hi], w_ih, dx2[lo:hi])
+
+
+def _forward_loop_ref(gates, w_hh_t, bias, hs, cs, tanh_c):
+    xp = get_array_module(gates)
+    rec = xp.empty(gates.shape[1:], dtype=gates.dtype)                 # (B, 4H)
+    for t in range(gates.shape[0]):
+        xp.matmul(hs[t], w_hh_t, out=rec)
+        _cell_forward_ref(gates[t], rec, bias, cs[t], cs[t + 1], tanh_c[t], hs[t + 1])
+
+
+def _backward_loop_ref(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts):
+    xp = get_array_module(grad)
+    dh_rec = xp.zeros(dc.shape, dtype=dc.dtype)
+    for t in range(acts.shape[0] - 1, -1, -1):
+        _cell_backward_ref(grad[t], dh_rec, dc, acts[t], cs[t], tanh_c[t], da[t], db_parts[0])
+        xp.matmul(da[t], w_hh, out=dh_rec)
+    dh0[...] = dh_rec
+
+
+MIN_ROWS_PER_THREAD = 16
+
+
+def _threads(B):
+    """Threads for a batch of B rows: one per MIN_ROWS_PER_THREAD rows, at most all of them."""
+    return max(1, min(numba.get_num_threads(), B // MIN_ROWS_PER_THREAD))
