@@ -4,6 +4,7 @@
     init.py         PyTorch's initializations written out (seeded by a Generator)
     layers.py       Linear, Embedding, LayerNorm, Dropout, Identity, Flatten, activations
     attention.py    MultiheadAttention
+    rnn.py          LSTM (whole-sequence Function with hand-written BPTT), LSTMCell
     transformer.py  positional encodings, feed-forward, Transformer encoder/decoder layers,
                     stacks and the full Transformer
 """
@@ -12,13 +13,14 @@ from .attention import MultiheadAttention
 from .layers import (GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, ReLU,
                      Sigmoid, Softmax, Tanh)
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .rnn import LSTM, LSTMCell
 from .transformer import (LearnedPositionalEmbedding, PositionwiseFeedForward,
                           SinusoidalPositionalEncoding, Transformer, TransformerDecoder,
                           TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
                           sinusoidal_position_encoding)
 
 __all__ = [
-    "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm",
+    "LSTM", "LSTMCell", "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm",
     "LearnedPositionalEmbedding", "Linear", "Module", "ModuleDict", "ModuleList",
     "MultiheadAttention", "Parameter", "PositionwiseFeedForward", "ReLU", "Sequential",
     "Sigmoid", "SinusoidalPositionalEncoding", "Softmax", "Tanh", "Transformer",
