@@ -52,7 +52,7 @@ def make_numpy_forward():
 
 def make_torch():
     import torch
-    torch.set_num_threads(1)
+    harness.torch_threads(torch)
     g = torch.Generator().manual_seed(0)
     a, b, c = (torch.randn(4, 4, generator=g, requires_grad=True) for _ in range(3))
 
@@ -79,11 +79,13 @@ def main(argv=None):
         impls.append(("torch " + torch.__version__, make_torch))
     except ImportError:
         print("torch not installed: no PyTorch baseline")
-    results = {}
+    steps = {}
     for name, make in impls:
         step, check = make()
         check()  # validate before timing
-        results[name] = harness.time_fn(step, warmup=200, repeats=9, min_time=0.2)
+        steps[name] = step
+    # samples taken in turn (A B C A B C ...) so machine load hits every implementation alike
+    results = harness.time_interleaved(steps, warmup=200, repeats=9, min_time=0.2)
     rows = []
     torch_key = next((k for k in results if k.startswith("torch")), None)
     for name, r in results.items():
@@ -102,7 +104,8 @@ def main(argv=None):
         harness.update_readme(
             "Per-op autograd overhead (bench_overhead.py)",
             "Forward + backward of `(a * b + c).sum()` on 4x4 float32 tensors, 1 thread; "
-            "3 ops per iteration. Target: at most 5 us per op.\n\n" + table)
+            "3 ops per iteration, samples interleaved. Target: at most 5 us per op.\n\n"
+            + harness.machine_markdown(info) + "\n\n" + table)
     return results
 
 
