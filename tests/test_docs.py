@@ -1,5 +1,6 @@
 """The docs stay honest: every test they cite exists."""
 import ast
+import functools
 import os
 import re
 
@@ -10,6 +11,7 @@ DOCS = [os.path.join(REPO, "docs", name) for name in sorted(os.listdir(os.path.j
         if name.endswith(".md")]
 
 
+@functools.lru_cache(maxsize=None)
 def functions_in(path):
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())

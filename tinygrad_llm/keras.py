@@ -66,6 +66,11 @@ class _Layers:
 
         def __init__(self, input_dim, output_dim, mask_zero=False):
             super().__init__()
+            if mask_zero:
+                raise NotImplementedError(
+                    "Embedding(mask_zero=True) is not supported: the LSTM reads every time "
+                    "step. Pad on the left (Keras's pad_sequences default, padding='pre') so "
+                    "that the last state comes after the real tokens.")
             self.input_dim, self.output_dim = input_dim, output_dim
             self.embedding = None
 
