@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NUMBA_CACHE_DIR="${NUMBA_CACHE_DIR:-$PWD/.numba_cache}"
+# Tests use small shapes: a second BLAS thread only adds hand-off cost there, and on a busy
+# machine it can make GEMMs several times slower. (The benchmarks set their own threads.)
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 pytest -m "not cudasim" --durations=15 "$@"
 if ls tests/test_*cudasim*.py >/dev/null 2>&1; then
     NUMBA_ENABLE_CUDASIM=1 pytest -m cudasim tests/ -p no:cacheprovider --durations=5

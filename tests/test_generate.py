@@ -77,3 +77,17 @@ def test_beam_search_beats_greedy_on_a_garden_path():
     best = beam_search(step, [0], 5, beam_size=2, eos_token_id=3, length_penalty=0.0)
     assert greedy[:2] == [0, 1]
     assert best == [0, 2, 3]
+
+
+def test_beam_search_does_not_return_an_unfinished_prefix():
+    # Two junk hypotheses end early with low scores; the good one needs 3 more tokens.
+    def step(prefixes):
+        lp = np.full((len(prefixes), 4), -10.0)
+        for k, seq in enumerate(prefixes):
+            if len(seq) - 1 < 3:
+                lp[k, 2], lp[k, 1] = -0.1, -3.0
+            else:
+                lp[k, 1] = -0.1
+        return lp
+
+    assert beam_search(step, [0], 10, beam_size=2, eos_token_id=1) == [0, 2, 2, 2, 1]

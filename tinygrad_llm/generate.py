@@ -104,10 +104,18 @@ def beam_search(step, bos_ids, max_new_tokens, *, beam_size=4, eos_token_id=None
     """Beam search for one sequence: keep the ``beam_size`` prefixes of highest total log-prob.
 
     ``step(prefixes (K, t)) -> log-probabilities of the next token (K, V)`` (no cache: simple and
-    exact). Finished hypotheses (ending in eos) are scored by sum log p / length^length_penalty
-    (Wu et al. 2016 without the constant), and the best is returned as a list of token ids
-    (bos_ids included).
+    exact). A hypothesis that emits eos is finished and scored by
+    sum log p / length^length_penalty (Wu et al. 2016 without the constant). The search goes on
+    while some active beam can still win: with length_penalty 0 it stops as soon as the best
+    finished score beats every active beam (their sums can only fall); otherwise it runs until
+    every beam has finished or max_new_tokens is reached. Unfinished beams are returned only
+    when nothing finished. Returns the best sequence as a list of ids (bos_ids included).
     """
+    n0 = len(bos_ids)
+
+    def normalized(seq, score):
+        return score / max(len(seq) - n0, 1) ** length_penalty
+
     beams = [(list(bos_ids), 0.0)]
     finished = []
     for _ in range(max_new_tokens):
@@ -122,13 +130,16 @@ def beam_search(step, bos_ids, max_new_tokens, *, beam_size=4, eos_token_id=None
         beams = []
         for seq, score in candidates:
             if eos_token_id is not None and seq[-1] == eos_token_id:
-                finished.append((seq, score / (len(seq) - len(bos_ids)) ** length_penalty))
+                finished.append((seq, normalized(seq, score)))
             else:
                 beams.append((seq, score))
             if len(beams) == beam_size:
                 break
-        if not beams or len(finished) >= beam_size:
+        if not beams:
             break
-    for seq, score in beams:
-        finished.append((seq, score / max(len(seq) - len(bos_ids), 1) ** length_penalty))
+        if finished and length_penalty == 0 and \
+                max(f[1] for f in finished) >= max(b[1] for b in beams):
+            break  # no active beam can overtake the best finished one any more
+    if not finished:
+        finished = [(seq, normalized(seq, score)) for seq, score in beams]
     return max(finished, key=lambda c: c[1])[0]

@@ -174,7 +174,9 @@ class MaskedLMCollate:
         self.tokenizer = tokenizer
         self.mlm_probability = mlm_probability
         self.rng = np.random.default_rng(seed)
-        self.pad = PadCollate(tokenizer.pad_token_id, max_length=max_length)
+        # input_ids pad with [PAD]; segments and attention masks with 0 (as HF); labels -100
+        self.pad = PadCollate(tokenizer.pad_token_id, max_length=max_length, pad_values={
+            "labels": -100, "token_type_ids": 0, "attention_mask": 0})
 
     def __call__(self, batch):
         out = self.pad(batch)
