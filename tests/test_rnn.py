@@ -256,6 +256,18 @@ def test_bad_input_errors():
                    tg.zeros(16, 3), tg.zeros(16, 4))
 
 
+def test_graph_reports_optimizer_step_before_backward():
+    from tinygrad_llm import optim
+    model = LSTM(2, 3, generator=tg.Generator(0))
+    out, _ = model(tg.randn(4, 2, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    for p in model.parameters():
+        p.grad = tg.zeros(*p.shape)
+    opt.step()                                # changes the weights saved by the forward pass
+    with pytest.raises(RuntimeError, match="in-place"):
+        out.sum().backward()
+
+
 def test_graph_reports_in_place_change_of_output():
     model = LSTM(2, 3, generator=tg.Generator(0))
     x = tg.randn(3, 1, 2, requires_grad=True)

@@ -126,12 +126,13 @@ class LSTMLayer(Function):
                     _forward_rows(gates, w_hh.T, bias, buf, cs, tanh_c, 0, B)
         buf[T + 1] = cs[T]
         y = buf[1:]                                         # (T + 1, B, H) view: the output
-        self.save_for_backward(x2, w_ih, w_hh, gates, cs, tanh_c, buf, y)
+        # x (as given) is saved too, so that autograd's version check covers the input
+        self.save_for_backward(x2, w_ih, w_hh, gates, cs, tanh_c, buf, y, x)
         self.has_bias = b_ih is not None
         return y
 
     def backward(self, grad):
-        x2, w_ih, w_hh, acts, cs, tanh_c, buf, _ = self.saved
+        x2, w_ih, w_hh, acts, cs, tanh_c, buf, _, _ = self.saved
         xp = get_array_module(grad)
         T, B, G = acts.shape
         H, n_in, n = G // 4, x2.shape[1], self.threads
