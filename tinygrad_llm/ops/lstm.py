@@ -98,7 +98,7 @@ class LSTMLayer(Function):
         # numba kernels for float32/float64 NumPy arrays; the reference for the rest
         self.cpu = (choose_impl(x, h0, c0, w_ih, w_hh) == "cpu"
                     and x.dtype in (np.float32, np.float64))
-        self.threads = _threads(B) if self.cpu else 1
+        self.threads = _threads(B, T, H) if self.cpu else 1
         w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
         x2 = xp.ascontiguousarray(x.reshape(T * B, n_in))   # (T*B, I)
         gates = xp.empty((T, B, G), dtype=x.dtype)          # x_t W_ih^T, then [i f g o]
