@@ -44,6 +44,7 @@ from tinygrad_llm.metrics import accuracy, precision_recall_fscore_support
 from tinygrad_llm.models.bert import (BertConfig, BertForPreTraining,
                                       BertForSequenceClassification)
 from tinygrad_llm.train import TrainConfig, train
+from tinygrad_llm.cli import parse_with_presets
 
 FULL = dict(max_chars=300_000, vocab_size=1500, domain_sentences=6000, hidden=64, layers=2,
             heads=4, max_length=64, batch_size=32, pretrain_steps=700, pretrain_lr=2e-3,
@@ -60,13 +61,7 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-baseline", action="store_true",
                    help="skip fine-tuning from a random initialization")
-    for key, value in FULL.items():   # every knob; --quick changes the ones not given
-        p.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
-    args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return parse_with_presets(p, argv, FULL, QUICK)  # every knob; --quick: QUICK
 
 
 # ----- data -----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from tinygrad_llm.metrics import perplexity
 from tinygrad_llm.models import GPT, GPTConfig
 from tinygrad_llm.tensor import Tensor
 from tinygrad_llm.train import TrainConfig, train
+from tinygrad_llm.cli import parse_with_presets
 
 FULL = dict(max_chars=400_000, vocab_size=512, block_size=64, n_layer=2, n_head=4, n_embd=96,
             batch_size=32, steps=800, lr=2e-3)
@@ -50,13 +51,7 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", default=PROMPT)
     p.add_argument("--max-new-tokens", type=int, default=40)
-    for key, value in FULL.items():   # every knob; --quick changes the ones not given
-        p.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
-    args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return parse_with_presets(p, argv, FULL, QUICK)  # every knob; --quick: QUICK
 
 
 def split_corpus(max_chars, val_fraction=0.1):

@@ -35,6 +35,7 @@ from tinygrad_llm.data import ClassificationDataset, sentiment_task  # noqa: E40
 from tinygrad_llm.hf import Trainer, TrainingArguments  # noqa: E402
 from tinygrad_llm.metrics import accuracy, precision_recall_fscore_support  # noqa: E402
 from tinygrad_llm.models.gpt_classifier import GPTForSequenceClassification  # noqa: E402
+from tinygrad_llm.cli import parse_with_presets
 
 FULL = dict(pretrain_steps=600, domain_sentences=4000, n_labeled=1000, epochs=3,
             batch_size=16, lr=1e-3, warmup_steps=20)
@@ -51,13 +52,7 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the run from a random initialization")
-    for key, value in FULL.items():   # every knob; --quick changes the ones not given
-        p.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
-    args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return parse_with_presets(p, argv, FULL, QUICK)  # every knob; --quick: QUICK
 
 
 def compute_metrics(pred):

@@ -31,6 +31,7 @@ from tinygrad_llm.data import CharTokenizer, PadCollate, Seq2SeqDataset, date_pa
 from tinygrad_llm.metrics import corpus_bleu
 from tinygrad_llm.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 from tinygrad_llm.train import TrainConfig, train
+from tinygrad_llm.cli import parse_with_presets
 
 FORMATS = ("iso", "dmy", "short", "day_month", "weekday")
 FULL = dict(formats=",".join(FORMATS), n_train=6000, d_model=64, layers=2, heads=4,
@@ -44,14 +45,8 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="a small configuration (tests)")
     p.add_argument("--out", default="runs/translation", help="checkpoint and logs")
     p.add_argument("--seed", type=int, default=0)
-    for key, value in FULL.items():   # every knob; --quick changes the ones not given
-        p.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
     # --formats: source formats, comma-separated (see tinygrad_llm.data.tasks.format_date)
-    args = p.parse_args(argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return parse_with_presets(p, argv, FULL, QUICK)  # every knob; --quick: QUICK
 
 
 def make_pairs(n, formats, seed):

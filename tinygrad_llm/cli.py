@@ -165,6 +165,19 @@ def cmd_bench(args):
     return 0
 
 
+def parse_with_presets(parser, argv, full, quick):
+    """Add one --option per key of ``full`` (its type from the default) and parse ``argv``;
+    every option not given takes its value from ``quick`` when --quick is set (the parser must
+    define it), else from ``full``. The examples use this for their size knobs."""
+    for key, value in full.items():
+        parser.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
+    args = parser.parse_args(argv)
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
