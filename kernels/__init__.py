@@ -15,6 +15,7 @@ Each op's file holds its readable reference first; the references are exported t
     layer_norm_backward(dy, x, weight, mean, rstd, has_bias=...) -> (dx, dweight, dbias)
     cross_entropy_forward(logits, targets, ...) -> (loss, lse)
     cross_entropy_backward(logits, targets, lse, dloss, ...) -> dlogits
+    embedding_backward(ids, dy, num_rows, padding_idx=None) -> dweight
     erf(x) -> erf(x)
 """
 from ._dispatch import choose_impl, cudasim_enabled, numba_available, numba_cuda_usable
@@ -22,6 +23,7 @@ from .attention import (attention_backward, attention_backward_ref, attention_fo
                         attention_forward_ref)
 from .cross_entropy import (cross_entropy_backward, cross_entropy_backward_ref,
                             cross_entropy_forward, cross_entropy_rows_ref)
+from .embedding import embedding_backward, embedding_backward_ref
 from .layer_norm import (layer_norm_backward, layer_norm_backward_ref, layer_norm_forward,
                          layer_norm_forward_ref)
 from .softmax import (log_softmax_backward, log_softmax_backward_ref, log_softmax_forward,
@@ -39,5 +41,6 @@ __all__ = [
     "layer_norm_backward_ref",
     "cross_entropy_forward", "cross_entropy_backward", "cross_entropy_rows_ref",
     "cross_entropy_backward_ref",
+    "embedding_backward", "embedding_backward_ref",
     "erf", "erf_ref",
 ]

@@ -19,10 +19,11 @@ positions, D head size.
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module, scatter_add
+from ..backend import get_array_module
 from ..kernels import _dispatch
 from ..kernels import attention as _attn
 from ..kernels import cross_entropy as _ce
+from ..kernels import embedding as _emb
 from ..kernels import layer_norm as _ln
 from ..kernels import softmax as _softmax
 from .activation import GELU_CUBIC, SQRT_2_OVER_PI
@@ -214,21 +215,9 @@ class Embedding(Function):
         return weight[ids]                                            # (..., C)
 
     def backward(self, g):
-        xp = get_array_module(g)
         ids = self.ids.reshape(-1)                                    # (N,)
         g2 = g.reshape(-1, g.shape[-1])                               # (N, C)
-        dw = xp.zeros(self.w_shape, dtype=g.dtype)                    # (V, C)
-        if xp is np and ids.size > 0:
-            # Sort the ids and sum each run of equal ids with one reduceat: about 1.5x faster
-            # than np.add.at on (2048, 256) and exact (repeated ids add, never overwrite).
-            order = xp.argsort(ids, kind="stable")
-            sorted_ids = ids[order]
-            starts = xp.flatnonzero(xp.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-            dw[sorted_ids[starts]] = xp.add.reduceat(g2[order], starts, axis=0)
-        else:
-            scatter_add(dw, ids, g2)
-        if self.padding_idx is not None:
-            dw[self.padding_idx] = 0
+        dw = _emb.embedding_backward(ids, g2, self.w_shape[0], padding_idx=self.padding_idx)
         return dw, None, None
 
 
