@@ -377,7 +377,7 @@ def test_gelu_tanh_fused_equals_unfused_and_gradchecks(x):
 
 
 def test_gelu_tanh_fused_on_many_blocks_matches_unfused():
-    """Large enough for several cache blocks shared among threads (ops/fused.py GELU_BLOCK)."""
+    """Large enough for many blocks shared among threads (kernels/gelu.py _BLOCK)."""
     from tinygrad_llm.ops import activation
     x = rng.standard_normal(9 * 65536 + 123) * 3
     assert_twins(lambda t: F.gelu(t, approximate="tanh"),

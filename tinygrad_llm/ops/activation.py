@@ -7,6 +7,7 @@ import math
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels.gelu import GELU_CUBIC, SQRT_2_OVER_PI  # the fused kernel's constants
 
 
 class Tanh(Function):
@@ -83,8 +84,6 @@ def leaky_relu(x, negative_slope=0.01):
     return LeakyRelu.apply(x, negative_slope)
 
 
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-GELU_CUBIC = 0.044715
 INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 

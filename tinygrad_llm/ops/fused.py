@@ -16,17 +16,15 @@ and the environment variable TINYGRAD_LLM_KERNELS=ref.
 Shape legend: N rows, C classes / features (last axis), B batch, H heads, Tq query and Tk key
 positions, D head size.
 """
-import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels import _dispatch
 from ..kernels import attention as _attn
 from ..kernels import cross_entropy as _ce
 from ..kernels import embedding as _emb
+from ..kernels import gelu as _gelu
 from ..kernels import layer_norm as _ln
 from ..kernels import softmax as _softmax
-from .activation import GELU_CUBIC, SQRT_2_OVER_PI
 from . import fused_ce_weighted as _weighted
 
 
@@ -221,84 +219,24 @@ class Embedding(Function):
         return dw, None, None
 
 
-GELU_BLOCK = 65536  # elements per block (256 KiB of float32): a block's passes stay in cache
-
-
-def _gelu_forward_blocks(first, stop, step, block, x, t, y):
-    """Blocks first, first + step, .. < stop of flat x: t = tanh(u), y = 0.5 x (1 + t)."""
-    xp = get_array_module(x)
-    for k in range(first, stop, step):
-        b = slice(k * block, (k + 1) * block)
-        xb, tb, yb = x[b], t[b], y[b]
-        xp.multiply(xb, xb, out=tb)
-        tb *= GELU_CUBIC
-        tb += 1
-        tb *= xb
-        tb *= SQRT_2_OVER_PI                      # u = sqrt(2/pi) (x + 0.044715 x^3)
-        xp.tanh(tb, out=tb)                       # t = tanh(u)
-        xp.add(tb, 1, out=yb)
-        yb *= xb
-        yb *= 0.5                                 # y = 0.5 x (1 + t)
-
-
-def _gelu_backward_blocks(first, stop, step, block, x, t, g, d):
-    """Blocks of flat arrays: d = g * dy/dx, from x and the saved t = tanh(u)."""
-    xp = get_array_module(x)
-    scratch = xp.empty(min(block, x.size), dtype=x.dtype)
-    for k in range(first, stop, step):
-        b = slice(k * block, (k + 1) * block)
-        xb, tb, gb, db = x[b], t[b], g[b], d[b]
-        sb = scratch[:xb.size]
-        xp.multiply(xb, xb, out=db)
-        db *= 3 * GELU_CUBIC * SQRT_2_OVER_PI
-        db += SQRT_2_OVER_PI                      # du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-        xp.multiply(tb, tb, out=sb)
-        xp.subtract(1, sb, out=sb)                # dt/du = 1 - t^2
-        db *= sb
-        db *= xb
-        db += tb
-        db += 1
-        db *= 0.5                                 # 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx
-        db *= gb                                  # times the upstream gradient
-
-
-def _run_blocks(fn, n, *arrays):
-    """fn over the blocks of n elements: on the CPU shared among the kernels' worker threads
-    (NumPy ufuncs release the GIL, so the blocks run in parallel); on the GPU one block."""
-    if n == 0:
-        return
-    if get_array_module(arrays[0]) is not np:
-        fn(0, 1, 1, n, *arrays)
-        return
-    n_blocks = -(-n // GELU_BLOCK)
-    _dispatch.parallel_items(fn, n_blocks, GELU_BLOCK, *arrays, min_items_per_thread=4)
-
-
 class GeluTanh(Function):
     """GELU, tanh approximation (GPT-2's), the same formula as ops/activation.py's GeluTanh:
 
         u = sqrt(2/pi) (x + 0.044715 x^3),   t = tanh(u),   y = 0.5 x (1 + t)
         dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
-    computed in place, block by block: the dozen elementwise passes of the unfused version
-    each stream a (B, T, 4C) array through memory (and fault in a fresh one); here a block
-    stays in L2 across its passes, and the blocks are shared among the CPU threads.
+    one pass over memory per direction (kernels/gelu.py) instead of the dozen elementwise
+    passes of the unfused version; t is saved so the backward needs no second tanh.
     """
 
     def forward(self, x):
-        xp = get_array_module(x)
-        x1 = x.reshape(-1)                                            # (N,)
-        t, y = xp.empty_like(x1), xp.empty_like(x1)
-        _run_blocks(_gelu_forward_blocks, x1.size, x1, t, y)
+        y, t = _gelu.gelu_tanh_forward(x)
         self.save_for_backward(x, t)
-        return y.reshape(x.shape)
+        return y
 
     def backward(self, g):
         x, t = self.saved
-        xp = get_array_module(g)
-        d = xp.empty_like(t)
-        _run_blocks(_gelu_backward_blocks, t.size, x.reshape(-1), t, g.reshape(-1), d)
-        return d.reshape(x.shape)
+        return _gelu.gelu_tanh_backward(x, t, g)
 
 
 class Dropout(Function):

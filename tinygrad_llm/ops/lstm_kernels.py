@@ -18,7 +18,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ..backend import get_array_module
-from ..kernels._fastmath import as_type_of, exp_le0, select_lt
+from ..kernels._fastmath import as_type_of, exp_le0, select_lt, tanh_fast
 from .activation import _stable_sigmoid
 
 
@@ -80,34 +80,6 @@ def _sigmoid_overload(x):
     return None
 
 
-def _tanh(x):
-    return math.tanh(x)
-
-
-@overload(_tanh)
-def _tanh_overload(x):
-    if x == types.float32:
-        def impl32(x):
-            # |x| >= 1/4: tanh|x| = (1 - e) / (1 + e) with e = e^(-2|x|) (no overflow).
-            e = exp_le0(np.float32(-2.0) * abs(x))
-            t = (np.float32(1.0) - e) / (np.float32(1.0) + e)
-            t = select_lt(x, np.float32(0.0), -t, t)
-            # |x| < 1/4: 1 - e cancels, so use the Taylor series x - x^3/3 + 2x^5/15 - ...
-            x2 = x * x
-            p = np.float32(62.0 / 2835.0)
-            p = p * x2 - np.float32(17.0 / 315.0)
-            p = p * x2 + np.float32(2.0 / 15.0)
-            p = p * x2 - np.float32(1.0 / 3.0)
-            p = x + x * x2 * p
-            return select_lt(abs(x), np.float32(0.25), p, t)
-        return impl32
-    if isinstance(x, types.Float):
-        def impl64(x):
-            return math.tanh(x)  # float64: libm, correctly rounded (the tests' precision)
-        return impl64
-    return None
-
-
 # error_model="numpy": no ZeroDivisionError branch in a / b, which would stop vectorization.
 # Each gate block is taken as a row slice (ai = gates[b, 0:H], ...) and indexed with the loop
 # counter alone: an index like gates[b, H + j] makes numba emit a negative-index wraparound
@@ -126,10 +98,10 @@ def _cell_forward_cpu(gates, rec, bias, c_prev, c, tanh_c, h):
         for j in range(H):
             i = _sigmoid(ai[j] + ri[j] + bi[j])
             f = _sigmoid(af[j] + rf[j] + bf[j])
-            g = _tanh(ag[j] + rg[j] + bg[j])
+            g = tanh_fast(ag[j] + rg[j] + bg[j])
             o = _sigmoid(ao[j] + ro[j] + bo[j])
             ct = f * cp[j] + i * g
-            tc = _tanh(ct)
+            tc = tanh_fast(ct)
             ai[j] = i
             af[j] = f
             ag[j] = g
