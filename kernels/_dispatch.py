@@ -149,6 +149,41 @@ def prepare_out(out, name, shape, dtype, xp):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Output buffers placed apart from the inputs
+# ---------------------------------------------------------------------------------------------
+# glibc hands out same-sized large blocks at fixed distances (size + 16 bytes apart), so a
+# kernel's fresh output often starts at nearly the same offset within a 4 KiB page as its
+# input. Measured on this project's CPUs (benchmarks/README.md, "Output placement"), a numba
+# loop that loads x[j] and stores y[j], t[j] then runs up to 7x slower at some such distances
+# (the core's memory-disambiguation logic compares only the low address bits and makes loads
+# wait for unrelated stores). Starting each output at least _APART bytes away, modulo the page,
+# from every input and every other output avoids it: ``empty_apart`` over-allocates one page
+# and returns a view at a chosen offset.
+
+_PAGE = 4096
+_APART = 512
+_MIN_APART_BYTES = 1 << 16      # below this the arrays live in cache and the effect is small
+
+
+def empty_apart(shape, dtype, inputs, outputs=()):
+    """A new C-contiguous NumPy array whose start is >= 512 bytes (mod 4 KiB) from the start of
+    every array in ``inputs`` and ``outputs`` (pass the outputs made so far for this call)."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape, dtype=np.int64))
+    if n * dtype.itemsize < _MIN_APART_BYTES:
+        return np.empty(shape, dtype)
+    raw = np.empty(n * dtype.itemsize + _PAGE, np.uint8)
+    taken = [a.ctypes.data % _PAGE for a in (*inputs, *outputs) if a is not None]
+    start = raw.ctypes.data % _PAGE
+    for step in range(_PAGE // 64):
+        shift = step * 64                                   # keep 64-byte alignment steps
+        offset = (start + shift) % _PAGE
+        if all(min((offset - t) % _PAGE, (t - offset) % _PAGE) >= _APART for t in taken):
+            break
+    return raw[shift:shift + n * dtype.itemsize].view(dtype).reshape(shape)
+
+
 def contiguous(xp, a):
     """C-contiguous view or copy: keeps numba at one compiled layout per dtype."""
     return xp.ascontiguousarray(a)
@@ -159,64 +194,6 @@ def write_into(out, result):
     if out is not result:
         out[...] = result
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# BLAS threads inside numba parallel kernels
-# ---------------------------------------------------------------------------------------------
-# numba's np.dot calls the OpenBLAS bundled with SciPy (scipy.linalg.cython_blas), a different
-# library from NumPy's. Called from numba's worker threads, a multithreaded OpenBLAS would start
-# threads of its own (4 on 2 cores), and under numba's OpenMP layer (chosen e.g. once torch is
-# imported) it prints "Detect OpenMP Loop and this application may hang" on every call. The
-# tiled kernels already run one tile per core, so SciPy's OpenBLAS is set to one thread for the
-# duration of such a kernel and restored afterwards. NumPy's own OpenBLAS is not touched.
-
-_scipy_blas_threads = None      # (get, set) ctypes functions, False when not found
-
-
-def _find_scipy_openblas():
-    global _scipy_blas_threads
-    if _scipy_blas_threads is None:
-        _scipy_blas_threads = False
-        try:
-            import ctypes
-            import glob
-            import scipy
-            import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
-            libdir = os.path.dirname(scipy.__file__) + ".libs"
-            for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*"))):
-                lib = ctypes.CDLL(path)
-                if hasattr(lib, "scipy_openblas_set_num_threads"):
-                    _scipy_blas_threads = (lib.scipy_openblas_get_num_threads,
-                                           lib.scipy_openblas_set_num_threads)
-                    break
-        except Exception:  # another BLAS vendor or layout: leave its threading alone
-            _scipy_blas_threads = False
-    return _scipy_blas_threads
-
-
-class single_threaded_blas:
-    """Context manager: SciPy's OpenBLAS (the one numba's np.dot uses) runs 1 thread inside.
-
-    The setting is process-wide: SciPy BLAS calls made by other Python threads meanwhile also
-    run on one thread, and overlapping uses from several threads may restore it early (only
-    speed is affected, never results).
-    """
-
-    def __enter__(self):
-        funcs = _find_scipy_openblas()
-        self._saved = None
-        if funcs:
-            get, set_ = funcs
-            self._saved = get()
-            if self._saved != 1:
-                set_(1)
-        return self
-
-    def __exit__(self, *exc):
-        if self._saved is not None and self._saved != 1:
-            _find_scipy_openblas()[1](self._saved)
-        return False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from numba import njit
 from tinygrad_llm.backend import get_array_module
 
 from . import _dispatch as D
+from ._blas import single_threaded_blas
 from ._fastmath import as_type_of, exp_le0, fmax, zero_of
 from .attention_cuda import attention_backward_cuda, attention_forward_cuda
 
@@ -376,7 +377,7 @@ def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask
         n_items = nb * nh * -(-tq // BLOCK_Q)
         # Threads only pay when each gets real work (a decoding step has 1 query per head).
         min_items = max(1, _MIN_WORK_PER_THREAD // max(1, min(tq, BLOCK_Q) * kc.shape[2] * d))
-        with D.single_threaded_blas():
+        with single_threaded_blas():
             D.parallel_items(_attn_fwd_cpu, n_items, qc, kc, vc, o, lse, q.dtype.type(scale),
                              bool(causal), *masks, interleave=True,
                              min_items_per_thread=min_items)
@@ -418,7 +419,7 @@ def attention_backward(q, k, v, out, lse, dout, *, causal=False, key_padding_mas
             for buf in (dq, dk, dv)]
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
     if which == "cpu":
-        with D.single_threaded_blas():
+        with single_threaded_blas():
             D.parallel_items(_attn_bwd_cpu, q.shape[0] * q.shape[1], *args, *bufs,
                              q.dtype.type(scale), bool(causal), *masks, interleave=True)
     else:

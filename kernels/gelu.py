@@ -76,7 +76,8 @@ def gelu_tanh_forward(x, *, impl="auto"):
     if D.choose_impl(x, impl=impl) != "cpu":
         return gelu_tanh_forward_ref(x)
     x1 = _flat(np, x)
-    y, t = np.empty_like(x1), np.empty_like(x1)
+    y = D.empty_apart(x1.shape, x1.dtype, [x1])
+    t = D.empty_apart(x1.shape, x1.dtype, [x1], [y])
     D.parallel_items(_gelu_fwd_cpu, -(-x1.size // _BLOCK), x1, y, t, min_items_per_thread=4)
     return y.reshape(x.shape), t.reshape(x.shape)
 
@@ -89,7 +90,7 @@ def gelu_tanh_backward(x, t, dy, *, impl="auto"):
     if D.choose_impl(x, t, dy, impl=impl) != "cpu":
         return gelu_tanh_backward_ref(x, t, dy)
     x1, t1, dy1 = _flat(np, x), _flat(np, t), _flat(np, dy)
-    dx = np.empty_like(x1)
+    dx = D.empty_apart(x1.shape, x1.dtype, [x1, t1, dy1])
     D.parallel_items(_gelu_bwd_cpu, -(-x1.size // _BLOCK), x1, t1, dy1, dx,
                      min_items_per_thread=4)
     return dx.reshape(x.shape)

@@ -19,6 +19,7 @@ positions, D head size.
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels import _blas
 from ..kernels import attention as _attn
 from ..kernels import cross_entropy as _ce
 from ..kernels import embedding as _emb
@@ -187,7 +188,7 @@ class Linear(Function):
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
         x2 = x.reshape(-1, x.shape[-1])                               # (N, in)
-        y = x2 @ weight.T                                             # (N, out)
+        y = _blas.matmul(x2, weight.T)                                # (N, out)
         if bias is not None:
             y += bias
         return y.reshape(x.shape[:-1] + (weight.shape[0],))          # (..., out)
@@ -196,8 +197,8 @@ class Linear(Function):
         x, weight = self.saved
         need_x, need_w, need_b = self.needs_input_grad
         g2 = g.reshape(-1, g.shape[-1])                               # (N, out)
-        dx = (g2 @ weight).reshape(x.shape) if need_x else None       # (..., in)
-        dw = g2.T @ x.reshape(-1, x.shape[-1]) if need_w else None    # (out, in)
+        dx = _blas.matmul(g2, weight).reshape(x.shape) if need_x else None    # (..., in)
+        dw = _blas.matmul(g2.T, x.reshape(-1, x.shape[-1])) if need_w else None  # (out, in)
         db = g2.sum(axis=0) if need_b else None                       # (out,)
         return dx, dw, db
 

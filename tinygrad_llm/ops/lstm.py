@@ -45,7 +45,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels._dispatch import choose_impl, single_threaded_blas
+from ..kernels._blas import single_threaded_blas
+from ..kernels._dispatch import choose_impl
 from .activation import sigmoid, tanh
 from .indexing import chunk, stack
 from .lstm_kernels import (_backward_loop_cpu, _backward_loop_ref, _backward_rows,

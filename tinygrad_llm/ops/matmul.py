@@ -11,6 +11,7 @@ a loop of small ones.
 """
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels import _blas
 from .elementwise import unbroadcast
 
 
@@ -31,8 +32,9 @@ class MatMul(Function):
     def forward(self, a, b):
         _check_shapes(a, b)
         self.save_for_backward(a, b)
-        if b.ndim == 2 and a.ndim > 2:  # rows times one matrix: a single 2-D GEMM
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
+        if b.ndim == 2 and a.ndim >= 2:  # rows times one matrix: a single 2-D GEMM
+            c = _blas.matmul(a.reshape(-1, a.shape[-1]), b)
+            return c.reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
     def backward(self, g):
@@ -49,12 +51,12 @@ class MatMul(Function):
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)                # put back the column axis
         ga = gb = None
-        if b2.ndim == 2 and a2.ndim > 2:               # rows @ matrix: 2-D GEMMs again
+        if b2.ndim == 2 and a2.ndim >= 2:              # rows @ matrix: 2-D GEMMs again
             g_rows = g2.reshape(-1, g2.shape[-1])      # (N, n)
             if need_a:
-                ga = (g_rows @ b2.T).reshape(a2.shape)
+                ga = _blas.matmul(g_rows, b2.T).reshape(a2.shape)
             if need_b:
-                gb = a2.reshape(-1, a2.shape[-1]).T @ g_rows
+                gb = _blas.matmul(a2.reshape(-1, a2.shape[-1]).T, g_rows)
         else:
             if need_a:
                 ga = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape)

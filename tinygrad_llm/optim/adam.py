@@ -19,13 +19,12 @@ becomes 0, never NaN.
 """
 import math
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..autograd import no_grad
 from ..backend import get_array_module
-from ..kernels._dispatch import choose_impl
+from ..kernels._dispatch import choose_impl, parallel_items
 from .optimizer import Optimizer
 
 
@@ -115,9 +114,9 @@ def _adam_update_ref(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, dec
 # passes over 4 arrays and allocates temporaries; on the 1.35 M parameters of the LSTM
 # benchmark this kernel takes ~1.5 ms instead of ~10. The scalars are converted to the
 # parameter's dtype first, so float32 parameters are updated in float32 arithmetic (as
-# PyTorch does; float64 scalars would halve the SIMD width). Large tensors are split across
-# threads; small ones stay on one thread, where waking the thread pool costs more than the
-# update.
+# PyTorch does; float64 scalars would halve the SIMD width). Large tensors are cut into
+# chunks of 65,536 elements shared by the kernels' thread pool (the same pool as every other
+# kernel, so no second pool spins on the cores); small ones stay on the calling thread.
 @njit(cache=True, error_model="numpy")
 def _adam_range(p, g, m, v, v_max, lo, hi, beta1, one_minus_beta1, beta2, one_minus_beta2,
                 eps, step_size, bias_correction2_sqrt, weight_decay, decay_factor, decoupled,
@@ -139,14 +138,14 @@ def _adam_range(p, g, m, v, v_max, lo, hi, beta1, one_minus_beta1, beta2, one_mi
         p[k] = p[k] - step_size * (mk / (np.sqrt(vk) / bias_correction2_sqrt + eps))
 
 
-@njit(cache=True, parallel=True)
-def _adam_parallel(p, g, m, v, v_max, n_chunks, beta1, one_minus_beta1, beta2,
-                   one_minus_beta2, eps, step_size, bias_correction2_sqrt, weight_decay,
-                   decay_factor, decoupled, amsgrad):
+@njit(cache=True, nogil=True)
+def _adam_items(first, stop, step, p, g, m, v, v_max, chunk, beta1, one_minus_beta1, beta2,
+                one_minus_beta2, eps, step_size, bias_correction2_sqrt, weight_decay,
+                decay_factor, decoupled, amsgrad):
+    """Chunks first, first + step, .. < stop of ``chunk`` elements each (one thread's share)."""
     n = p.size
-    size = (n + n_chunks - 1) // n_chunks
-    for k in prange(n_chunks):
-        _adam_range(p, g, m, v, v_max, k * size, min(n, (k + 1) * size), beta1,
+    for k in range(first, stop, step):
+        _adam_range(p, g, m, v, v_max, k * chunk, min(n, (k + 1) * chunk), beta1,
                     one_minus_beta1, beta2, one_minus_beta2, eps, step_size,
                     bias_correction2_sqrt, weight_decay, decay_factor, decoupled, amsgrad)
 
@@ -162,9 +161,9 @@ def _adam_update_cpu(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, dec
     hyper = (f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(eps),
              f(lr / bias_correction1), f(bias_correction2_sqrt), f(weight_decay),
              f(1 - lr * weight_decay), bool(decoupled), bool(amsgrad))
-    n_chunks = numba.get_num_threads() if p.size >= PARALLEL_MIN_SIZE else 1
-    if n_chunks > 1:
-        _adam_parallel(*flat, v_max, n_chunks, *hyper)
+    if p.size >= PARALLEL_MIN_SIZE:
+        n_chunks = -(-p.size // PARALLEL_MIN_SIZE)
+        parallel_items(_adam_items, n_chunks, *flat, v_max, PARALLEL_MIN_SIZE, *hyper)
     else:
         _adam_range(*flat, v_max, 0, p.size, *hyper)
 

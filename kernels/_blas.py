@@ -1,0 +1,127 @@
+"""BLAS threads, and a matrix product that runs on the kernels' own thread pool.
+
+Two OpenBLAS libraries live in the process: NumPy's (``numpy.libs/libscipy_openblas64_*``,
+behind ``a @ b``) and SciPy's (``scipy.libs/libscipy_openblas*``, behind numba's ``np.dot``).
+Each keeps its own pool of worker threads, and after every multithreaded call those workers
+keep spinning for a while (OpenBLAS's THREAD_TIMEOUT, ~0.1 s by default) waiting for more
+work. On a 2-core machine that spinning thread takes the core from whatever runs next: a numba
+kernel split across both cores right after a GEMM ran up to 2x slower, and the GPT training
+step spent ~15% of its CPU time spinning (benchmarks/README.md, "BLAS threads").
+
+So the ops never let OpenBLAS start its threads:
+
+    single_threaded_blas()   context manager: both OpenBLAS libraries run on the calling
+                             thread only, restored on exit (process-wide while inside)
+    matmul(a, b)             a @ b for 2-D NumPy arrays with the rows of the result (or its
+                             columns, when there are few rows) split across the kernels' thread
+                             pool (``_dispatch.parallel_items``), one single-threaded GEMM per
+                             thread; the same speed as OpenBLAS's own 2 threads, measured
+                             (2048 x 256 @ 256 x 1024: 8.5 ms vs 8.3 ms), and nothing spins
+                             afterwards: idle pool threads sleep on a lock.
+"""
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+from . import _dispatch as D
+
+_controls = None          # [(get, set), ...] for each OpenBLAS found; [] when none
+
+
+def _find_openblas(libdir, prefix):
+    for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*"))):
+        lib = ctypes.CDLL(path)
+        for suffix in ("", "64_"):
+            get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                set_.argtypes = [ctypes.c_int]
+                return get, set_
+    return None
+
+
+def _blas_controls():
+    """(get, set) thread-count functions of NumPy's and SciPy's OpenBLAS, where found."""
+    global _controls
+    if _controls is None:
+        found = []
+        try:
+            found.append(_find_openblas(os.path.dirname(np.__file__) + ".libs",
+                                        "scipy_openblas_"))
+        except Exception:   # another BLAS vendor or layout: leave its threading alone
+            pass
+        try:
+            import scipy
+            import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+            found.append(_find_openblas(os.path.dirname(scipy.__file__) + ".libs",
+                                        "scipy_openblas_"))
+        except Exception:
+            pass
+        _controls = [f for f in found if f is not None]
+    return _controls
+
+
+class single_threaded_blas:
+    """Context manager: NumPy's and SciPy's OpenBLAS run 1 thread inside, restored on exit.
+
+    The setting is process-wide: BLAS calls made by other Python threads meanwhile also run on
+    one thread, and overlapping uses from several threads may restore it early (only speed is
+    affected, never results).
+    """
+
+    def __enter__(self):
+        self._saved = []
+        for get, set_ in _blas_controls():
+            n = get()
+            if n != 1:
+                set_(1)
+                self._saved.append((set_, n))
+        return self
+
+    def __exit__(self, *exc):
+        for set_, n in self._saved:
+            set_(n)
+        return False
+
+
+MIN_PARALLEL_FLOPS = 1 << 22        # ~4 MFLOP (~40 us on one core): below, one thread
+MIN_ROWS_PER_THREAD = 32
+
+
+def _rows(first, stop, step, a, b, out, bounds):
+    for k in range(first, stop, step):
+        lo, hi = bounds[k], bounds[k + 1]
+        np.matmul(a[lo:hi], b, out=out[lo:hi])
+
+
+def _cols(first, stop, step, a, b, out, bounds):
+    for k in range(first, stop, step):
+        lo, hi = bounds[k], bounds[k + 1]
+        np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
+
+
+def matmul(a, b):
+    """C = A @ B for 2-D A (M, K) and B (K, N), either possibly a transposed view.
+
+    NumPy float arrays: computed with single-threaded BLAS calls on the kernels' thread pool,
+    split by rows of C (or by columns when M is small). Anything else (CuPy arrays, other
+    dtypes, other ranks): ``a @ b``.
+    """
+    if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
+            or a.dtype != b.dtype or a.dtype not in D.FLOAT_DTYPES or a.shape[1] != b.shape[0]):
+        return a @ b
+    (m, k), n = a.shape, b.shape[1]
+    nt = D.num_threads()
+    with single_threaded_blas():
+        if nt == 1 or 2 * m * n * k < MIN_PARALLEL_FLOPS:
+            return a @ b
+        out = D.empty_apart((m, n), a.dtype, [a, b])
+        if m >= nt * MIN_ROWS_PER_THREAD:
+            bounds = [m * t // nt for t in range(nt + 1)]
+            D.parallel_items(_rows, nt, a, b, out, bounds)
+        else:
+            bounds = [n * t // nt for t in range(nt + 1)]
+            D.parallel_items(_cols, nt, a, b, out, bounds)
+    return out
