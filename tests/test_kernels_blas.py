@@ -1,0 +1,62 @@
+"""kernels/_blas.py (GEMMs on the kernels' thread pool) and _dispatch.empty_apart."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinygrad_llm.kernels import _blas, _dispatch
+
+
+@settings(max_examples=30, deadline=None)
+@given(m=st.integers(1, 300), k=st.integers(1, 70), n=st.integers(1, 300),
+       ta=st.booleans(), tb=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31 - 1))
+def test_matmul_equals_numpy(m, k, n, ta, tb, dtype, seed):
+    """Row split, column split and single call (the threshold is lowered so that small shapes
+    take the threaded paths too), on C-ordered and transposed operands."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_blas, "MIN_PARALLEL_FLOPS", 0)
+        got = _blas.matmul(a, b)
+    assert got.shape == (m, n) and got.dtype == dtype and got.flags.c_contiguous
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(got, a @ b, rtol=tol, atol=tol * max(1.0, np.abs(a @ b).max()))
+
+
+def test_matmul_falls_back_for_other_inputs():
+    i = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(_blas.matmul(i, i.T), i @ i.T)           # integers
+    x = np.ones((2, 3, 4))
+    np.testing.assert_array_equal(_blas.matmul(x, np.ones((4, 5))), x @ np.ones((4, 5)))
+    with pytest.raises(ValueError):
+        _blas.matmul(np.ones((2, 3)), np.ones((4, 5)))                      # NumPy's error
+
+
+def test_single_threaded_blas_restores_the_thread_counts():
+    controls = _blas._blas_controls()
+    if not controls:
+        pytest.skip("no OpenBLAS thread control found (another BLAS vendor)")
+    before = [get() for get, _ in controls]
+    with _blas.single_threaded_blas():
+        assert [get() for get, _ in controls] == [1] * len(controls)
+    assert [get() for get, _ in controls] == before
+
+
+@pytest.mark.parametrize("shape", [(3,), (64, 1024), (300, 257)])
+def test_empty_apart_places_outputs_apart(shape):
+    x = np.ones(shape, np.float32)
+    y = _dispatch.empty_apart(shape, np.float32, [x])
+    t = _dispatch.empty_apart(shape, np.float32, [x], [y])
+    assert y.shape == t.shape == shape and y.flags.c_contiguous and t.flags.writeable
+    if x.nbytes >= _dispatch._MIN_APART_BYTES:
+        starts = [a.ctypes.data % 4096 for a in (x, y, t)]
+        for i in range(3):
+            for j in range(i):
+                d = (starts[i] - starts[j]) % 4096
+                assert min(d, 4096 - d) >= 512, starts
+    y[...] = 2
+    t[...] = 3
+    assert (y == 2).all() and (t == 3).all()
