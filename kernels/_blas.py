@@ -87,6 +87,7 @@ class single_threaded_blas:
 
 
 MIN_PARALLEL_FLOPS = 1 << 22        # ~4 MFLOP (~40 us on one core): below, one thread
+OPENBLAS_SERIAL_MNK = 1 << 18       # OpenBLAS itself runs m * n * k <= 2^18 on one thread
 MIN_ROWS_PER_THREAD = 32
 
 
@@ -113,6 +114,8 @@ def matmul(a, b):
             or a.dtype != b.dtype or a.dtype not in D.FLOAT_DTYPES or a.shape[1] != b.shape[0]):
         return a @ b
     (m, k), n = a.shape, b.shape[1]
+    if m * n * k <= OPENBLAS_SERIAL_MNK:
+        return a @ b                    # saves the thread toggling (~8 us) on tiny products
     nt = D.num_threads()
     with single_threaded_blas():
         if nt == 1 or 2 * m * n * k < MIN_PARALLEL_FLOPS:

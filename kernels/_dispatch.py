@@ -15,6 +15,7 @@ Rules, in order:
 Arrays that are ``None`` (optional inputs) are skipped. Mixing NumPy and CuPy arrays is an
 error that names both.
 """
+import math
 import os
 
 import numpy as np
@@ -68,6 +69,11 @@ def cuda_threads_per_block(n_max=256):
 
 def _array_kind(arrays):
     """'cupy', 'numpy', or raise when both kinds are mixed."""
+    for a in arrays:                      # the common case first: NumPy arrays (and Nones)
+        if a is not None and type(a) is not np.ndarray:
+            break
+    else:
+        return "numpy"
     kinds = {}
     for a in arrays:
         if a is None:
@@ -170,7 +176,7 @@ def empty_apart(shape, dtype, inputs, outputs=()):
     """A new C-contiguous NumPy array whose start is >= 512 bytes (mod 4 KiB) from the start of
     every array in ``inputs`` and ``outputs`` (pass the outputs made so far for this call)."""
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape, dtype=np.int64))
+    n = math.prod(shape)
     if n * dtype.itemsize < _MIN_APART_BYTES:
         return np.empty(shape, dtype)
     raw = np.empty(n * dtype.itemsize + _PAGE, np.uint8)
@@ -227,7 +233,9 @@ def parallel_items(kernel, n_items, *args, interleave=False, min_items_per_threa
     later query blocks carry more keys. The calling thread runs the first share itself.
     """
     global _pool, _pool_size, _pool_pid
-    nt = min(num_threads(), max(1, n_items // max(1, min_items_per_thread)))
+    nt = max(1, n_items // max(1, min_items_per_thread))
+    if nt > 1:                            # (asking numba for its thread count costs ~3 us)
+        nt = min(nt, num_threads())
     if nt <= 1:
         kernel(0, n_items, 1, *args)
         return
