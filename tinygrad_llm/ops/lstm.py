@@ -30,7 +30,7 @@ GEMM over all steps at once: dW_ih = dA^T X, dW_hh = dA^T H_prev, dX = dA W_ih.
 
 Threads: batch rows never interact, so on the CPU each thread takes a block of rows and runs
 the whole time loop on it (no synchronisation per step); the large GEMMs are split by rows over
-the same numba threads. A Function has one output, so this one returns (T + 1, B, H): rows
+the kernels' thread pool (kernels/_blas.matmul). A Function has one output, so this one returns (T + 1, B, H): rows
 0 .. T-1 are h_1 .. h_T (the output sequence) and row T is c_T (a view of one buffer that also
 holds h_0 in front, so that H_prev = h_0 .. h_{T-1} is contiguous for dW_hh). ``lstm_layer``
 slices it into (y, h_T, c_T).
@@ -45,13 +45,13 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels import _blas
 from ..kernels._blas import single_threaded_blas
 from ..kernels._dispatch import choose_impl
 from .activation import sigmoid, tanh
 from .indexing import chunk, stack
 from .lstm_kernels import (_backward_loop_cpu, _backward_loop_ref, _backward_rows,
-                           _forward_loop_cpu, _forward_loop_ref, _forward_rows,
-                           _input_projection_cpu, _threads, _weight_gradients_cpu)
+                           _forward_loop_cpu, _forward_loop_ref, _forward_rows, _threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,13 +102,8 @@ class LSTMLayer(Function):
         self.threads = _threads(B, T, H) if self.cpu else 1
         w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
         x2 = xp.ascontiguousarray(x.reshape(T * B, n_in))   # (T*B, I)
-        gates = xp.empty((T, B, G), dtype=x.dtype)          # x_t W_ih^T, then [i f g o]
         # a_t = x_t W_ih^T + ...: the input half of every step at once, one GEMM
-        if self.threads > 1:
-            with single_threaded_blas():
-                _input_projection_cpu(x2, w_ih.T, gates.reshape(T * B, G), self.threads)
-        else:
-            xp.matmul(x2, w_ih.T, out=gates.reshape(T * B, G))   # (T*B, I) @ (I, 4H)
+        gates = _blas.matmul(x2, w_ih.T).reshape(T, B, G)   # x_t W_ih^T, then [i f g o]
         if b_ih is not None:
             bias = b_ih + b_hh                              # (4H,) added inside the step kernel
         else:
@@ -156,17 +151,9 @@ class LSTMLayer(Function):
         h_prev2 = buf[:T].reshape(T * B, H)                 # h_0 .. h_{T-1}: (T*B, H)
         # a_t = x_t W_ih^T + h_{t-1} W_hh^T + ...  =>  over all steps at once:
         #   dx = dA W_ih,   dW_ih = dA^T X,   dW_hh = dA^T H_prev
-        if n > 1:
-            dx2 = xp.empty((T * B if need_x else 0, n_in), dtype=acts.dtype)
-            dw_ih = xp.empty((n, G, n_in), dtype=acts.dtype)   # one partial sum per thread
-            dw_hh = xp.empty((n, G, H), dtype=acts.dtype)
-            with single_threaded_blas():
-                _weight_gradients_cpu(da2, x2, h_prev2, w_ih, dx2, dw_ih, dw_hh, need_x)
-            dw_ih, dw_hh = dw_ih.sum(axis=0), dw_hh.sum(axis=0)
-        else:
-            dx2 = da2 @ w_ih if need_x else None            # (T*B, I)
-            dw_ih = da2.T @ x2 if need_wih else None        # (4H, I)
-            dw_hh = da2.T @ h_prev2 if need_whh else None   # (4H, H)
+        dx2 = _blas.matmul(da2, w_ih) if need_x else None               # (T*B, I)
+        dw_ih = _blas.matmul(da2.T, x2) if need_wih else None           # (4H, I)
+        dw_hh = _blas.matmul(da2.T, h_prev2) if need_whh else None      # (4H, H)
         dx = dx2.reshape(T, B, n_in) if need_x else None
         db_ih = db_hh = None
         if self.has_bias and (need_bih or need_bhh):

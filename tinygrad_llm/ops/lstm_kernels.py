@@ -5,7 +5,7 @@ The equations and the backward formulas are in ops/lstm.py's docstring. In order
 
     (a) reference   one step in NumPy/CuPy, written like the equations (the specification)
     (b) numba CPU   the same step as one fused loop over (B, H), then the time loops that give
-                    each thread a block of batch rows, and the large GEMMs split by rows
+                    each thread a block of batch rows (the large GEMMs are in ops/lstm.py)
 
 Buffers are preallocated by the caller and overwritten, except ``db`` / ``db_parts``, into
 which the backward kernels accumulate the bias gradient.
@@ -192,35 +192,6 @@ def _backward_loop_cpu(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts):
         if k * rows < B:
             _backward_rows(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts[k], k * rows,
                            min(B, (k + 1) * rows))
-
-
-# The large GEMMs, with their rows split across the same numba threads (single-threaded BLAS
-# in each): NumPy's multithreaded OpenBLAS would run its own thread pool, whose threads keep
-# spinning for a while after each call and fight numba's threads for the two cores.
-@njit(cache=True, parallel=True)
-def _input_projection_cpu(x2, w_ih_t, gates2, n_chunks):
-    """gates2 = x2 @ W_ih^T, (T*B, I) @ (I, 4H), by blocks of rows."""
-    N = x2.shape[0]
-    rows = (N + n_chunks - 1) // n_chunks
-    for k in prange(n_chunks):
-        lo, hi = k * rows, min(N, (k + 1) * rows)
-        if lo < hi:
-            np.dot(x2[lo:hi], w_ih_t, gates2[lo:hi])
-
-
-@njit(cache=True, parallel=True)
-def _weight_gradients_cpu(da2, x2, h_prev2, w_ih, dx2, dw_ih_parts, dw_hh_parts, need_x):
-    """dx = dA W_ih by blocks of rows; dW_ih = dA^T X and dW_hh = dA^T H_prev as one partial
-    sum per block of rows (the caller adds the parts)."""
-    n_chunks, N = dw_ih_parts.shape[0], da2.shape[0]
-    rows = (N + n_chunks - 1) // n_chunks
-    for k in prange(n_chunks):
-        lo, hi = k * rows, min(N, (k + 1) * rows)
-        if lo < hi:
-            np.dot(da2[lo:hi].T, x2[lo:hi], dw_ih_parts[k])
-            np.dot(da2[lo:hi].T, h_prev2[lo:hi], dw_hh_parts[k])
-            if need_x:
-                np.dot(da2[lo:hi], w_ih, dx2[lo:hi])
 
 
 def _forward_loop_ref(gates, w_hh_t, bias, hs, cs, tanh_c):
