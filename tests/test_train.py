@@ -13,9 +13,9 @@ from tinygrad_llm.train import TrainConfig, train
 TOKENS = np.tile(np.arange(10), 50)  # a perfectly predictable stream
 
 
-def setup(tmp_path, steps=6, **kw):
-    model = GPT(GPTConfig(block_size=8, vocab_size=10, n_layer=1, n_head=2, n_embd=8),
-                generator=tg.Generator(0))
+def setup(tmp_path, steps=6, dropout=0.0, **kw):
+    model = GPT(GPTConfig(block_size=8, vocab_size=10, n_layer=1, n_head=2, n_embd=8,
+                          dropout=dropout), generator=tg.Generator(0))
     cfg = TrainConfig(max_steps=steps, learning_rate=1e-2, warmup_steps=2, eval_interval=2,
                       eval_batches=2, log_interval=1, out_dir=str(tmp_path), progress=False,
                       plot=False, **kw)
@@ -41,16 +41,32 @@ def interrupt_at(get_batch, n):
     return wrapped
 
 
-def test_resume_after_ctrl_c_continues_bit_exactly(tmp_path):
-    full_model, cfg, gb = setup(tmp_path / "full")
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_resume_after_ctrl_c_continues_bit_exactly(tmp_path, dropout):
+    """With dropout the masks must continue too: the model's generators are checkpointed."""
+    full_model, cfg, gb = setup(tmp_path / "full", dropout=dropout)
     full = train(full_model, gb, cfg, get_val_batch=gb, log=lambda *a: None)
-    model, cfg, gb = setup(tmp_path / "run")
+    model, cfg, gb = setup(tmp_path / "run", dropout=dropout)
     with pytest.raises(KeyboardInterrupt):  # killed while drawing the 4th batch
         train(model, interrupt_at(gb, 4), cfg, get_val_batch=gb, log=lambda *a: None)
-    model, cfg, gb = setup(tmp_path / "run")  # a fresh process: new model, same config
+    model, cfg, gb = setup(tmp_path / "run", dropout=dropout)  # a fresh process, same config
     resumed = train(model, gb, cfg, get_val_batch=gb, resume=True, log=lambda *a: None)
     assert resumed["history"]["loss"] == full["history"]["loss"]
     assert resumed["history"]["val_loss"] == full["history"]["val_loss"]
+
+
+def test_generator_states_round_trip_and_mismatch():
+    from tinygrad_llm import nn
+    from tinygrad_llm.checkpoint import generator_states, set_generator_states
+    g = tg.Generator(5)
+    model = nn.Sequential(nn.Dropout(0.5, generator=g), nn.Linear(2, 2), nn.Dropout(0.5, generator=g))
+    states = generator_states(model)
+    assert sorted(states) == ["0", "<default>"]          # the shared generator once
+    first = g.rng.random(3)
+    set_generator_states(model, states)
+    np.testing.assert_array_equal(g.rng.random(3), first)
+    with pytest.raises(ValueError, match="random streams"):
+        set_generator_states(nn.Sequential(nn.Linear(2, 2)), states)
 
 
 def test_ctrl_c_saves_a_checkpoint_then_stops(tmp_path):

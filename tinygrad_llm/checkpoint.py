@@ -250,3 +250,41 @@ def load_checkpoint(folder, model, *, optimizer=None, scheduler=None):
     if scheduler is not None:
         scheduler.load_state_dict(state["scheduler"])
     return ckpt
+
+
+# ----- random generators of a model ----------------------------------------------------------
+
+DEFAULT_GENERATOR = "<default>"
+
+
+def _generators(model):
+    """{name: numpy Generator} of every stream the model's modules draw from at train time:
+    each module's ``generator`` attribute (Dropout, LSTM, MultiheadAttention), named after the
+    first module that holds it (modules often share one), plus the default generator, which
+    modules without their own draw from."""
+    from .creation import default_generator
+    found, seen = {DEFAULT_GENERATOR: default_generator.rng}, {id(default_generator.rng)}
+    for name, module in model.named_modules():
+        g = getattr(module, "generator", None)
+        rng = getattr(g, "rng", g)                     # tinygrad_llm.Generator or NumPy's own
+        if isinstance(rng, np.random.Generator) and id(rng) not in seen:
+            seen.add(id(rng))
+            found[name or "<root>"] = rng
+    return found
+
+
+def generator_states(model):
+    """The state of every random stream of the model (see ``_generators``), as JSON-ready
+    dicts: saved in checkpoints so that a resumed run draws the same dropout masks."""
+    return {name: rng.bit_generator.state for name, rng in _generators(model).items()}
+
+
+def set_generator_states(model, states):
+    """Restore ``generator_states``; a stream missing on either side is a ValueError, before
+    anything is changed."""
+    gens = _generators(model)
+    if set(gens) != set(states):
+        raise ValueError(f"checkpoint random streams {sorted(states)} do not match the "
+                         f"model's {sorted(gens)}")
+    for name, rng in gens.items():
+        rng.bit_generator.state = states[name]

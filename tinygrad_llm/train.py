@@ -13,8 +13,8 @@ One step, in order (nanoGPT's skeleton):
     9. checkpoint every checkpoint_interval steps, at the end, and on Ctrl-C
 
 Determinism: batches come from a NumPy generator seeded by cfg.seed whose state is saved in
-every checkpoint, so a resumed run sees the same batches and produces the same losses as an
-uninterrupted one (with dropout 0; dropout generators are not checkpointed yet).
+every checkpoint with the states of the model's own generators (dropout masks), so a resumed
+run sees the same batches and masks and produces the same losses as an uninterrupted one.
 """
 import json
 import os
@@ -133,6 +133,8 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
         step = info["state"]["step"]
         rng.bit_generator.state = info["state"]["rng_state"]["train"]
         val_rng.bit_generator.state = info["state"]["rng_state"]["val"]
+        if "modules" in info["state"]["rng_state"]:        # older checkpoints lack them
+            ckpt.set_generator_states(model, info["state"]["rng_state"]["modules"])
         history, best_val, bad_evals = extra["history"], extra["best_val"], extra["bad_evals"]
         log(f"resumed from {ckpt_dir} at step {step}")
     else:
@@ -143,7 +145,8 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
         ckpt.save_checkpoint(
             ckpt_dir, model, optimizer=optimizer, scheduler=scheduler, tokenizer=tokenizer,
             model_config=getattr(model, "config_dict", lambda: {})(), step=step,
-            rng_state={"train": rng.bit_generator.state, "val": val_rng.bit_generator.state},
+            rng_state={"train": rng.bit_generator.state, "val": val_rng.bit_generator.state,
+                       "modules": ckpt.generator_states(model)},
             extra={"history": history, "best_val": best_val, "bad_evals": bad_evals,
                    "reason": reason, "train_config": _jsonable(asdict(cfg))})
 
