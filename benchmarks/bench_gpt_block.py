@@ -67,20 +67,17 @@ B = args.batch
 LR, WD = 3e-4, 0.1
 
 
-NOTES = """Where the time goes (ours, cProfile + per-Function timers): the GEMMs of F.linear
-(fused Linear Function: one GEMM per gradient, bias sum without unbroadcast) are ~70 % of the
-step; numpy's OpenBLAS runs these shapes as fast as torch's MKL or faster (the tied 2048x256 @
-256x8192 head: ~64 ms vs ~120 ms best case). Non-GEMM work is fused: attention (flash-style
-numba kernel on one packed (3, B, H, T, D) qkv tensor, so Q, K, V need one GEMM and their
-gradient one buffer), LayerNorm and cross-entropy (numba kernels; CE ~3x faster than torch's
-log_softmax + nll here), GELU-tanh (in place, in cache-sized blocks: 43 -> 15 ms per layer fwd+bwd
-vs the unfused ops/activation.py version; np.tanh is most of what is left).
-At 1 thread ours is ~0.88x torch's step (wall and CPU time); at 2 threads the ratio of medians
-was 0.91-1.08 over five runs (about parity): torch's elementwise ops use both cores, while
-NumPy's (copies, bias and residual adds, zero-filled gradients) and the page faults of fresh
-arrays (64 MB logits and their gradient every step) run on one.
-Measured on a shared 2-core machine: the other tenants' load makes medians swing (torch's
-OpenMP pool suffers more from oversubscription); compare min and median, and re-run."""
+NOTES = """Where the time goes (ours, cProfile): the GEMMs of F.linear (one GEMM per gradient)
+are ~65 % of the step; they run on the kernels' own thread pool, split by rows with
+single-threaded OpenBLAS calls (kernels/_blas.py), so no OpenBLAS worker is left spinning on a
+core after each GEMM: with NumPy's own 2-thread OpenBLAS, the spinning worker slowed the numba
+kernels that follow (GELU, Adam) by up to 2x and the step used ~15 % more CPU time. Non-GEMM
+work is fused: attention (flash-style numba kernel on one packed (3, B, H, T, D) qkv tensor),
+LayerNorm, cross-entropy, GELU-tanh (one pass per direction, kernels/gelu.py), the embedding
+gradient (a scatter-add kernel) and AdamW (one pass per parameter).
+Measured on a shared 2-core VM whose speed drifts from minute to minute (torch's own step time
+moved between 760 and 1100 ms over this session): both run interleaved in one process, step by
+step, and only the ratio of the same run means anything; re-run and compare."""
 
 
 def gelu_tanh(x):

@@ -231,20 +231,22 @@ float32, B=64, H=128; medians unless "min"):
   negative-index wraparound select (590 -> 64 us per step, about 9x). float32 uses a
   polynomial exp so that the loop vectorizes (no SVML in this numba).
 - Threads: batch rows never interact, so each thread runs the whole time loop on its block
-  of rows (no barrier per step), and the large GEMMs are split by rows over the same numba
-  threads. A multithreaded NumPy GEMM per step would synchronise both cores 2T times, and
-  NumPy's OpenBLAS pool and numba's OpenMP pool would fight for the two cores.
+  of rows (no barrier per step); the large GEMMs are split by rows over the kernels' thread
+  pool, one single-threaded OpenBLAS call per block (kernels/_blas.matmul: 25 ms for dX, dW_ih
+  and dW_hh against 31-34 ms for the earlier per-thread partial sums). A multithreaded NumPy
+  GEMM per step would synchronise both cores 2T times, and an idle OpenBLAS pool spins.
 - The bias is added inside the step kernel and its gradient summed there (saves two passes
   over the (T, B, 4H) gates, ~1-2 ms).
 - Adam: one numba pass per tensor instead of ~10 NumPy passes: ~11 ms -> ~1.5 ms (min) for the
   1.35 M parameters; float32 scalars instead of float64 halved the serial kernel (2.3 -> 1.2
   ms).
-- Outside the LSTM: the dense embedding gradient (ops/fused.py: argsort + reduceat + a fresh
-  5 MB zeros) takes ~14 ms per step here (min, isolated), more than the LSTM's whole forward
-  recurrence; a numba scatter-add loop over the 6400 rows does the same in ~0.35 ms. Adam
-  also reads that fresh 5 MB gradient (~6 ms in the step against ~1.6 ms isolated).
-- Quiet-machine breakdown of our 2-thread step (~100 ms): input projection 9, forward
-  recurrence 18, backward recurrence 15, dX/dW GEMMs 31, embedding backward 17, Adam 6 ms.
+- Outside the LSTM: the dense embedding gradient was argsort + reduceat (~10 ms per step);
+  kernels/embedding.py's scatter-add, split by column blocks over the threads, takes ~1 ms
+  including the 5 MB zero fill and equals np.add.at bit for bit.
+- Breakdown of our 2-thread step (cProfile, ~100 ms): input projection 14-16, forward
+  recurrence 20, backward recurrence 17, dX/dW GEMMs 25, Adam 6-8, embedding backward 2 ms.
+  At 1 thread ours was 0.97x torch's step (156 vs 161 ms) in the same session; at 2 threads
+  the ratio swung between 0.84x and 1.16x for identical code over this session's runs.
 - Caveat: this machine (2 cores) was shared with other jobs while measuring; 2-thread runs of
   both frameworks degrade badly when another process holds a core (OpenMP barriers), so
   compare the two rows of one table, not tables from different runs.
