@@ -88,6 +88,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if not _grad_enabled:                      # inference: no graph, less bookkeeping
+            return cls._apply_without_graph(args, kwargs)
         raw, parents, needs = [], [], []
         requires_grad = False
         device_type = None
@@ -117,6 +119,22 @@ class Function:
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx.saved, args, result)
         return result
+
+    @classmethod
+    def _apply_without_graph(cls, args, kwargs):
+        """apply() under no_grad: unwrap the tensors (same device checks), run forward, wrap."""
+        raw, device_type = [], None
+        for a in args:
+            if isinstance(a, Tensor):
+                data = a.data
+                if device_type is None:
+                    device_type = type(data)
+                elif type(data) is not device_type:
+                    _raise_device_mix(cls, args)
+                raw.append(data)
+            else:
+                raw.append(a)
+        return Tensor._wrap(cls().forward(*raw, **kwargs))
 
     def release(self):
         """Drop the saved arrays and the parents: called after backward unless retain_graph."""
