@@ -88,53 +88,20 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        if not _grad_enabled:                      # inference: no graph, less bookkeeping
-            return cls._apply_without_graph(args, kwargs)
-        raw, parents, needs = [], [], []
-        requires_grad = False
-        device_type = None
-        for a in args:
-            if isinstance(a, Tensor):
-                data = a.data
-                if device_type is None:
-                    device_type = type(data)
-                elif type(data) is not device_type:
-                    _raise_device_mix(cls, args)
-                raw.append(data)
-                parents.append(a)
-                needs.append(a.requires_grad)
-                if a.requires_grad:
-                    requires_grad = True
-            else:  # a constant: a Python number, an index, a dtype, ...
-                raw.append(a)
-                parents.append(None)
-                needs.append(False)
+        raw = _unwrap(cls, args)                   # tensors -> arrays, constants as they are
         ctx = cls()
         out = ctx.forward(*raw, **kwargs)
-        if not (requires_grad and _grad_enabled) or out.dtype.kind != "f":
+        if not _grad_enabled:                      # inference (no_grad): no graph at all
+            return Tensor._wrap(out)
+        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+        if not any(needs) or out.dtype.kind != "f":
             return Tensor._wrap(out)  # no graph: nothing needs a gradient (or ints came out)
         result = Tensor._wrap(out, ctx)
-        ctx.parents = parents
+        ctx.parents = [a if isinstance(a, Tensor) else None for a in args]
         ctx.needs_input_grad = needs
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx.saved, args, result)
         return result
-
-    @classmethod
-    def _apply_without_graph(cls, args, kwargs):
-        """apply() under no_grad: unwrap the tensors (same device checks), run forward, wrap."""
-        raw, device_type = [], None
-        for a in args:
-            if isinstance(a, Tensor):
-                data = a.data
-                if device_type is None:
-                    device_type = type(data)
-                elif type(data) is not device_type:
-                    _raise_device_mix(cls, args)
-                raw.append(data)
-            else:
-                raw.append(a)
-        return Tensor._wrap(cls().forward(*raw, **kwargs))
 
     def release(self):
         """Drop the saved arrays and the parents: called after backward unless retain_graph."""
@@ -144,6 +111,23 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
+
+
+def _unwrap(fn_cls, args):
+    """The forward arguments with each Tensor replaced by its array; all arrays must live on
+    one device (NumPy or CuPy), else a clear error naming the op."""
+    raw, device_type = [], None
+    for a in args:
+        if isinstance(a, Tensor):
+            data = a.data
+            if device_type is None:
+                device_type = type(data)
+            elif type(data) is not device_type:
+                _raise_device_mix(fn_cls, args)
+            raw.append(data)
+        else:  # a constant: a Python number, an index, a dtype, ...
+            raw.append(a)
+    return raw
 
 
 def _saved_versions(saved, args, result):
