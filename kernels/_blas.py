@@ -28,6 +28,7 @@ import numpy as np
 from . import _dispatch as D
 
 _controls = None          # [(get, set), ...] for each OpenBLAS found; [] when none
+_numpy_blas_found = False  # NumPy's OpenBLAS can be pinned to one thread (else: no splitting)
 
 
 def _find_openblas(libdir, prefix):
@@ -44,12 +45,13 @@ def _find_openblas(libdir, prefix):
 
 def _blas_controls():
     """(get, set) thread-count functions of NumPy's and SciPy's OpenBLAS, where found."""
-    global _controls
+    global _controls, _numpy_blas_found
     if _controls is None:
         found = []
         try:
             found.append(_find_openblas(os.path.dirname(np.__file__) + ".libs",
                                         "scipy_openblas_"))
+            _numpy_blas_found = found[0] is not None
         except Exception:   # another BLAS vendor or layout: leave its threading alone
             pass
         try:
@@ -108,7 +110,8 @@ def matmul(a, b):
 
     NumPy float arrays: computed with single-threaded BLAS calls on the kernels' thread pool,
     split by rows of C (or by columns when M is small). Anything else (CuPy arrays, other
-    dtypes, other ranks): ``a @ b``.
+    dtypes, other ranks), or a NumPy whose BLAS threads cannot be set (not its bundled
+    OpenBLAS: splitting would oversubscribe the cores): ``a @ b``.
     """
     if (type(a) is not np.ndarray or type(b) is not np.ndarray or a.ndim != 2 or b.ndim != 2
             or a.dtype != b.dtype or a.dtype not in D.FLOAT_DTYPES or a.shape[1] != b.shape[0]):
@@ -116,7 +119,7 @@ def matmul(a, b):
     (m, k), n = a.shape, b.shape[1]
     if m * n * k <= OPENBLAS_SERIAL_MNK:
         return a @ b                    # saves the thread toggling (~8 us) on tiny products
-    nt = D.num_threads()
+    nt = D.num_threads() if _blas_controls() and _numpy_blas_found else 1
     with single_threaded_blas():
         if nt == 1 or 2 * m * n * k < MIN_PARALLEL_FLOPS:
             return a @ b

@@ -61,3 +61,16 @@ def test_empty_apart_places_outputs_apart(shape):
     y[...] = 2
     t[...] = 3
     assert (y == 2).all() and (t == 3).all()
+
+
+def test_no_splitting_when_numpys_blas_threads_cannot_be_set(monkeypatch):
+    """Another BLAS (MKL, Accelerate, ...): one plain call, never a split that would run a
+    multithreaded BLAS on every pool thread."""
+    _blas._blas_controls()
+    monkeypatch.setattr(_blas, "_numpy_blas_found", False)
+
+    def no_split(*args, **kwargs):
+        raise AssertionError("split although NumPy's BLAS threads are unknown")
+    monkeypatch.setattr(_dispatch, "parallel_items", no_split)
+    a, b = np.ones((512, 256)), np.ones((256, 512))
+    np.testing.assert_array_equal(_blas.matmul(a, b), a @ b)
