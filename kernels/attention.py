@@ -24,24 +24,20 @@ Backward (with Di = sum_d dout_id * out_id = sum_j P_ij dP_ij):
     dV = P^T dO        dP = dO V^T        dS = P * (dP - Di)        dQ = dS K * scale
     dK = dS^T Q * scale
 
-Order: (a) reference, (b) numba CPU kernels, (c) CUDA kernels (in attention_cuda.py, to keep
-files short), then ``attention_forward`` / ``attention_backward``.
+Order: (a) reference here, (b) numba CPU kernels (attention_cpu.py), (c) CUDA kernels
+(attention_cuda.py), then ``attention_forward`` / ``attention_backward`` here.
 """
 import math
 
 import numpy as np
-from numba import njit
 
 from tinygrad_llm.backend import get_array_module
 
 from . import _dispatch as D
 from ._blas import single_threaded_blas
-from ._fastmath import as_type_of, exp_le0, fmax, zero_of
+from .attention_cpu import BLOCK_Q, _attn_bwd_cpu, _attn_fwd_cpu
 from .attention_cuda import attention_backward_cuda, attention_forward_cuda
 
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
-BLOCK_Q = 128       # query rows per tile (CPU)
-BLOCK_K = 128       # key rows per tile (CPU)
 _MIN_WORK_PER_THREAD = 1 << 18  # multiply-adds below which a thread hand-off costs more
 
 
@@ -101,194 +97,6 @@ def attention_backward_ref(q, k, v, out, lse, dout, causal=False, key_padding_ma
     dq = (ds @ k) * scale                                         # (B, H, Tq, D)
     dk = (ds.swapaxes(-1, -2) @ q) * scale                        # (B, H, Tk, D)
     return dq.astype(q.dtype), dk.astype(q.dtype), dv.astype(q.dtype)
-
-
-# ---------------------------------------------------------------------------------------------
-# (b) Numba CPU kernels. Tiles of BLOCK_Q queries x BLOCK_K keys; the three GEMMs per tile go
-#     to BLAS through np.dot; masking, exp and the online softmax run in vectorized loops.
-# ---------------------------------------------------------------------------------------------
-
-@njit(cache=True, fastmath=FASTMATH)
-def _prepare_row(srow, scale, b, h, i, j0, tq, tk, causal, kpm, has_kpm, mask, has_mask):
-    """Prepare one row of raw scores Q_i K_j^T (srow[c] is key j0 + c) for the softmax.
-
-    Returns (lim, sc): keys c >= lim are hidden by the causal mask, and the score of key
-    c < lim is srow[c] * sc. Without attn_mask / key_padding_mask the row is left as it is
-    and sc = scale, so that the scaling is fused into the exp loop; otherwise the scale and
-    the masks (-inf) are applied in place here and sc = 1.
-    """
-    nc = srow.shape[0]
-    lim = nc
-    if causal:                                  # keys j > i + (Tk - Tq) are hidden
-        lim = min(max(i + (tk - tq) + 1 - j0, 0), nc)
-    if not (has_mask or has_kpm):
-        return lim, scale
-    for c in range(lim):
-        srow[c] *= scale
-    if has_mask:
-        mrow = mask[b if mask.shape[0] > 1 else 0, h if mask.shape[1] > 1 else 0,
-                    i if mask.shape[2] > 1 else 0]
-        if mrow.shape[0] == 1:
-            for c in range(lim):
-                srow[c] += mrow[0]
-        else:
-            for c in range(lim):
-                srow[c] += mrow[j0 + c]
-    if has_kpm:
-        for c in range(lim):
-            if kpm[b, j0 + c]:
-                srow[c] = -np.inf
-    return lim, as_type_of(scale, 1.0)
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _add_into(dst, src):
-    """dst += src for 2-D arrays (a shared helper: one compiled loop, not one per call site)."""
-    for r in range(dst.shape[0]):
-        for c in range(dst.shape[1]):
-            dst[r, c] += src[r, c]
-
-
-@njit(cache=True, nogil=True)
-def _zero_fill(dst):
-    for r in range(dst.shape[0]):
-        for c in range(dst.shape[1]):
-            dst[r, c] = 0
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _attn_fwd_cpu(first, stop, step, q, k, v, out, lse, scale, causal, kpm, has_kpm, mask,
-                  has_mask):
-    """Work items (b, h, query block) first, first + step, ... < stop.
-    q (B,H,Tq,D), k/v (B,H,Tk,D) C-contiguous; out (B,H,Tq,D) and lse (B,H,Tq) overwritten."""
-    nb, nh, tq, d = q.shape
-    tk = k.shape[2]
-    nqb = (tq + BLOCK_Q - 1) // BLOCK_Q
-    for item in range(first, stop, step):
-        b = item // (nh * nqb)
-        h = (item // nqb) % nh
-        i0 = (item % nqb) * BLOCK_Q
-        i1 = min(i0 + BLOCK_Q, tq)
-        bq = i1 - i0
-        qi = q[b, h, i0:i1]                                       # (bq, D)
-        acc = np.zeros((bq, d), dtype=q.dtype)                    # running sum of P V
-        pv = np.empty((bq, d), dtype=q.dtype)
-        m = np.full(bq, -np.inf, dtype=q.dtype)                   # running row max (scaled)
-        lsum = np.zeros(bq, dtype=q.dtype)                           # running row sum of exp
-        sbuf = np.empty(bq * BLOCK_K, dtype=q.dtype)
-        # causal: the last key any row of this tile sees is (i1 - 1) + (Tk - Tq)
-        j_end = min(tk, i1 + (tk - tq)) if causal else tk
-        for j0 in range(0, max(j_end, 0), BLOCK_K):
-            j1 = min(j0 + BLOCK_K, j_end)
-            bk = j1 - j0
-            s = sbuf[:bq * bk].reshape(bq, bk)
-            np.dot(qi, k[b, h, j0:j1].T, s)                       # (bq, bk) = Q K^T
-            for r in range(bq):
-                srow = s[r]
-                lim, sc = _prepare_row(srow, scale, b, h, i0 + r, j0, tq, tk, causal,
-                                       kpm, has_kpm, mask, has_mask)
-                mx = as_type_of(sc, -np.inf)
-                for c in range(lim):
-                    mx = fmax(mx, srow[c])
-                mx *= sc                                          # sc > 0: max commutes
-                m_new = fmax(m[r], mx)
-                if m_new == -np.inf:                # nothing visible yet in this row
-                    for c in range(bk):
-                        srow[c] = 0
-                    continue
-                alpha = exp_le0(m[r] - m_new)       # rescale the old sums; exp(-inf) = 0
-                ssum = zero_of(mx)
-                for c in range(lim):
-                    p = exp_le0(srow[c] * sc - m_new)
-                    srow[c] = p
-                    ssum += p
-                for c in range(lim, bk):
-                    srow[c] = 0
-                lsum[r] = lsum[r] * alpha + ssum
-                m[r] = m_new
-                if alpha != 1:
-                    for dd in range(d):
-                        acc[r, dd] *= alpha
-            np.dot(s, v[b, h, j0:j1], pv)                         # (bq, D) = P V
-            _add_into(acc, pv)
-        for r in range(bq):
-            if lsum[r] > 0:
-                inv = as_type_of(scale, 1.0) / lsum[r]
-                for dd in range(d):
-                    out[b, h, i0 + r, dd] = acc[r, dd] * inv
-                lse[b, h, i0 + r] = m[r] + math.log(lsum[r])
-            else:                                   # fully masked row: zeros, lse = -inf
-                for dd in range(d):
-                    out[b, h, i0 + r, dd] = 0
-                lse[b, h, i0 + r] = -np.inf
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale, causal, kpm,
-                  has_kpm, mask, has_mask):
-    """Work items: (b, h) heads first, first + step, ... < stop; one head per item, so dq
-    accumulates without races. dq, dk, dv (B,H,T,D) are overwritten."""
-    nb, nh, tq, d = q.shape
-    tk = k.shape[2]
-    for bh in range(first, stop, step):
-        b = bh // nh
-        h = bh % nh
-        di = np.empty(tq, dtype=q.dtype)                          # Di = rowsum(dO * O)
-        for i in range(tq):
-            acc = zero_of(scale)
-            for dd in range(d):
-                acc += dout[b, h, i, dd] * out[b, h, i, dd]
-            di[i] = acc
-        _zero_fill(dq[b, h])
-        sbuf = np.empty(BLOCK_Q * BLOCK_K, dtype=q.dtype)
-        dpbuf = np.empty(BLOCK_Q * BLOCK_K, dtype=q.dtype)
-        tmp_k = np.empty((BLOCK_K, d), dtype=q.dtype)
-        tmp_q = np.empty((BLOCK_Q, d), dtype=q.dtype)
-        for j0 in range(0, tk, BLOCK_K):
-            j1 = min(j0 + BLOCK_K, tk)
-            bk = j1 - j0
-            kj = k[b, h, j0:j1]                                   # (bk, D)
-            vj = v[b, h, j0:j1]                                   # (bk, D)
-            dkj = dk[b, h, j0:j1]
-            dvj = dv[b, h, j0:j1]
-            _zero_fill(dkj)
-            _zero_fill(dvj)
-            # causal: query i sees key j0 only when i >= j0 - (Tk - Tq)
-            i_start = max(j0 - (tk - tq), 0) if causal else 0
-            i_start = (i_start // BLOCK_Q) * BLOCK_Q
-            for i0 in range(i_start, tq, BLOCK_Q):
-                i1 = min(i0 + BLOCK_Q, tq)
-                bq = i1 - i0
-                qi = q[b, h, i0:i1]
-                doi = dout[b, h, i0:i1]
-                s = sbuf[:bq * bk].reshape(bq, bk)
-                dp = dpbuf[:bq * bk].reshape(bq, bk)
-                np.dot(qi, kj.T, s)                               # S = Q K^T    (bq, bk)
-                np.dot(doi, vj.T, dp)                             # dP = dO V^T  (bq, bk)
-                for r in range(bq):
-                    srow = s[r]
-                    dprow = dp[r]
-                    row_lse = lse[b, h, i0 + r]
-                    lim, sc = _prepare_row(srow, scale, b, h, i0 + r, j0, tq, tk, causal,
-                                           kpm, has_kpm, mask, has_mask)
-                    if row_lse == -np.inf:                        # fully masked: P = 0
-                        lim = 0
-                    dir_ = di[i0 + r]
-                    for c in range(lim):
-                        p = exp_le0(srow[c] * sc - row_lse)       # P = exp(S - lse)
-                        srow[c] = p
-                        dprow[c] = p * (dprow[c] - dir_) * scale  # dS, times the scale
-                    for c in range(lim, bk):
-                        srow[c] = 0
-                        dprow[c] = 0
-                tk_ = tmp_k[:bk]
-                np.dot(s.T, doi, tk_)                             # dV_j += P^T dO_i
-                _add_into(dvj, tk_)
-                np.dot(dp.T, qi, tk_)                             # dK_j += dS^T Q_i
-                _add_into(dkj, tk_)
-                tq_ = tmp_q[:bq]
-                np.dot(dp, kj, tq_)                               # dQ_i += dS K_j
-                _add_into(dq[b, h, i0:i1], tq_)
 
 
 # ---------------------------------------------------------------------------------------------
