@@ -6,10 +6,15 @@ random). Every profile sets ``deadline=None``: the first example of a test may i
 JIT compilation, which would otherwise be reported as a flaky timing.
 """
 import os
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Test modules are imported with --import-mode=importlib (no sys.path change); helper modules
+# shared by several test files (formula_helpers.py) are importable from this folder.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, derandomize=True, database=None, print_blob=True,
