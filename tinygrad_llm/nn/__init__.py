@@ -12,7 +12,8 @@ from . import init
 from .attention import MultiheadAttention
 from .layers import (GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, ReLU,
                      Sigmoid, Softmax, Tanh)
-from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
+from .containers import ModuleDict, ModuleList, Sequential
+from .module import Module, Parameter
 from .rnn import LSTM, LSTMCell
 from .transformer import (LearnedPositionalEmbedding, PositionwiseFeedForward,
                           SinusoidalPositionalEncoding, Transformer, TransformerDecoder,

@@ -32,7 +32,8 @@ from ..tensor import Tensor
 from . import init
 from .attention import MultiheadAttention
 from .layers import Dropout, LayerNorm, Linear, _empty
-from .module import Module, ModuleList
+from .containers import ModuleList
+from .module import Module
 
 
 def _activation(activation):
