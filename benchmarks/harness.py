@@ -86,10 +86,18 @@ def time_fn(fn, warmup=2, repeats=7, min_time=0.05):
             "samples": samples}
 
 
-def time_interleaved(fns, warmup=2, repeats=7, min_time=0.05):
+SETTLE_SECONDS = 0.15
+
+
+def time_interleaved(fns, warmup=2, repeats=7, min_time=0.05, settle=SETTLE_SECONDS):
     """Like time_fn for several functions {name: fn}, taking their samples in turn (A B C A B
     C ...), so that load from other processes on a shared machine hits all of them alike and
-    their ratios stay meaningful. Returns {name: result dict}."""
+    their ratios stay meaningful. Returns {name: result dict}.
+
+    Before each sample the process sleeps ``settle`` seconds: the worker threads of whatever
+    ran before (OpenMP's spin-wait, OpenBLAS's ~0.1 s THREAD_TIMEOUT) go idle first, so that
+    one implementation's spinning threads never take the cores from the next one's.
+    """
     inner = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -101,6 +109,8 @@ def time_interleaved(fns, warmup=2, repeats=7, min_time=0.05):
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            if settle:
+                time.sleep(settle)
             t0 = time.perf_counter()
             for _ in range(inner[name]):
                 fn()

@@ -18,6 +18,13 @@ So the ops never let OpenBLAS start its threads:
                              thread; the same speed as OpenBLAS's own 2 threads, measured
                              (2048 x 256 @ 256 x 1024: 8.5 ms vs 8.3 ms), and nothing spins
                              afterwards: idle pool threads sleep on a lock.
+
+One shape gets its own kernel: A with a handful of rows times the transpose of a C-contiguous
+W (N, K), i.e. a Linear layer or the tied output head during a decoding step. That product
+streams W once; NumPy hands it to OpenBLAS's gemv, which ran 2-4x slower than the numba loop
+``_few_rows_times_transposed`` measured on the GPT decoding shapes (benchmarks/README.md,
+"Generation"): its threads must be woken at every call, while numba's OpenMP workers are
+still spinning from the previous layer.
 """
 import ctypes
 import glob
@@ -26,6 +33,13 @@ import os
 import numpy as np
 
 from . import _dispatch as D
+
+try:
+    from numba import njit, prange
+
+    from ._fastmath import as_type_of
+except ImportError:  # numba is required, but plain a @ b works without it
+    njit = None
 
 _controls = None          # [(get, set), ...] for each OpenBLAS found; [] when none
 _numpy_blas_found = False  # NumPy's OpenBLAS can be pinned to one thread (else: no splitting)
@@ -105,11 +119,51 @@ def _cols(first, stop, step, a, b, out, bounds):
         np.matmul(a, b[:, lo:hi], out=out[:, lo:hi])
 
 
+FEW_ROWS = 8                 # A with at most this many rows: the decoding kernel below
+MIN_FEW_ROWS_WEIGHT = 1 << 14  # ... when W has at least this many entries (else a @ b)
+
+
+def _few_rows_times_transposed_py(a, w, out):
+    """out[r, i] = sum_j a[r, j] w[i, j]   (C = A W^T)   for A (m, K) of few rows, W (N, K).
+
+    Each thread takes a block of W's rows (prange) and reads each row once for all m rows of
+    A. Rows are taken as views (ar, wi) and indexed by the loop counter alone, so that the
+    inner dot product vectorizes; fastmath lets it reassociate the sum (float rounding differs
+    from BLAS by a few ulps).
+    """
+    m, k = a.shape
+    for i in prange(w.shape[0]):
+        wi = w[i]
+        for r in range(m):
+            ar = a[r]
+            s = as_type_of(ar[0], 0.0)
+            for j in range(k):
+                s += ar[j] * wi[j]
+            out[r, i] = s
+
+
+if njit is not None:
+    _few_rows_times_transposed = njit(cache=True, parallel=True,
+                                      fastmath={"reassoc", "contract", "nsz", "arcp"})(
+        _few_rows_times_transposed_py)
+else:
+    _few_rows_times_transposed = None
+
+
+def _is_decoding_shape(a, b):
+    """A of few rows times b = W^T with W C-contiguous and big enough to be worth a kernel."""
+    m, k = a.shape
+    return (0 < m <= FEW_ROWS and k > 0 and b.shape[1] * k >= MIN_FEW_ROWS_WEIGHT
+            and b.T.flags.c_contiguous and _few_rows_times_transposed is not None
+            and D.choose_impl(a, b) == "cpu")
+
+
 def matmul(a, b):
     """C = A @ B for 2-D A (M, K) and B (K, N), either possibly a transposed view.
 
     NumPy float arrays: computed with single-threaded BLAS calls on the kernels' thread pool,
-    split by rows of C (or by columns when M is small). Anything else (CuPy arrays, other
+    split by rows of C (or by columns when M is small); a decoding step's few rows times a
+    transposed weight by ``_few_rows_times_transposed``. Anything else (CuPy arrays, other
     dtypes, other ranks), or a NumPy whose BLAS threads cannot be set (not its bundled
     OpenBLAS: splitting would oversubscribe the cores): ``a @ b``.
     """
@@ -117,6 +171,10 @@ def matmul(a, b):
             or a.dtype != b.dtype or a.dtype not in D.FLOAT_DTYPES or a.shape[1] != b.shape[0]):
         return a @ b
     (m, k), n = a.shape, b.shape[1]
+    if _is_decoding_shape(a, b):
+        out = np.empty((m, n), a.dtype)
+        _few_rows_times_transposed(np.ascontiguousarray(a), b.T, out)
+        return out
     if m * n * k <= OPENBLAS_SERIAL_MNK:
         return a @ b                    # saves the thread toggling (~8 us) on tiny products
     nt = D.num_threads() if _blas_controls() and _numpy_blas_found else 1

@@ -74,3 +74,52 @@ def test_no_splitting_when_numpys_blas_threads_cannot_be_set(monkeypatch):
     monkeypatch.setattr(_dispatch, "parallel_items", no_split)
     a, b = np.ones((512, 256)), np.ones((256, 512))
     np.testing.assert_array_equal(_blas.matmul(a, b), a @ b)
+
+
+def _spy_few_rows(monkeypatch):
+    """Count the calls of the decoding kernel while still running it."""
+    calls = []
+    kernel = _blas._few_rows_times_transposed
+
+    def spy(a, w, out):
+        calls.append(a.shape)
+        return kernel(a, w, out)
+    monkeypatch.setattr(_blas, "_few_rows_times_transposed", spy)
+    return calls
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, _blas.FEW_ROWS), k=st.sampled_from([1, 2, 3, 17, 64, 129, 1000]),
+       n=st.sampled_from([1, 5, 31, 300]), strided_a=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
+def test_few_rows_kernel_equals_float64_reference(m, k, n, strided_a, dtype, seed):
+    """A decoding step's product: few rows times a transposed C-contiguous weight, on awkward
+    shapes (the size threshold is lowered so that every shape takes the kernel)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((n, k)).astype(dtype)                  # a Linear weight (out, in)
+    a = rng.standard_normal((m, 2 * k) if strided_a else (m, k)).astype(dtype)
+    a = a[:, ::2] if strided_a else a
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_blas, "MIN_FEW_ROWS_WEIGHT", 0)
+        calls = _spy_few_rows(mp)
+        got = _blas.matmul(a, w.T)
+    assert calls == [(m, k)]
+    assert got.shape == (m, n) and got.dtype == dtype and got.flags.c_contiguous
+    ref = a.astype(np.float64) @ w.T.astype(np.float64)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.sqrt(k) * np.abs(ref).max())
+
+
+def test_few_rows_kernel_only_for_its_shape(monkeypatch):
+    """Not taken for many rows, for a C-contiguous right operand (not a transposed weight), or
+    with TINYGRAD_LLM_KERNELS=ref (the plain NumPy product)."""
+    calls = _spy_few_rows(monkeypatch)
+    w = np.ones((768, 256), np.float32)
+    _blas.matmul(np.ones((1, 256), np.float32), w.T)
+    assert calls == [(1, 256)]
+    _blas.matmul(np.ones((_blas.FEW_ROWS + 1, 256), np.float32), w.T)
+    _blas.matmul(np.ones((1, 768), np.float32), w)
+    monkeypatch.setenv("TINYGRAD_LLM_KERNELS", "ref")
+    np.testing.assert_array_equal(_blas.matmul(np.ones((1, 256), np.float32), w.T),
+                                  np.full((1, 768), 256, np.float32))
+    assert calls == [(1, 256)]
