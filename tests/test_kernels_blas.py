@@ -123,3 +123,79 @@ def test_few_rows_kernel_only_for_its_shape(monkeypatch):
     np.testing.assert_array_equal(_blas.matmul(np.ones((1, 256), np.float32), w.T),
                                   np.full((1, 768), 256, np.float32))
     assert calls == [(1, 256)]
+
+
+# ----- kernels/_cblas.py: NumPy's BLAS GEMM called from numba kernels -----------------------
+
+def _operand(rng, shape, transposed, padded, dtype):
+    """A (rows, cols) operand: C-contiguous, or a transposed view, optionally a sub-block of a
+    wider array (leading dimension larger than the row)."""
+    rows, cols = shape
+    stored = (cols, rows) if transposed else (rows, cols)
+    full = rng.standard_normal((stored[0], stored[1] + 3 if padded else stored[1]))
+    x = full.astype(dtype)[:, :stored[1]]
+    return x.T if transposed else x
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40), ta=st.booleans(),
+       tb=st.booleans(), pad_a=st.booleans(), pad_b=st.booleans(), accumulate=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
+def test_cblas_gemm_equals_float64_reference(m, k, n, ta, tb, pad_a, pad_b, accumulate, dtype,
+                                             seed):
+    """out = a @ b (+ out with beta = 1) for C-ordered, transposed and sub-block operands;
+    with beta = 0 the NaNs already in out are never read."""
+    from tinygrad_llm.kernels._cblas import gemm
+    rng = np.random.default_rng(seed)
+    a = _operand(rng, (m, k), ta, pad_a, dtype)
+    b = _operand(rng, (k, n), tb, pad_b, dtype)
+    start = rng.standard_normal((m, n)).astype(dtype) if accumulate else \
+        np.full((m, n), np.nan, dtype)
+    out = start.copy()
+    gemm(a, b, out, 1.0 if accumulate else 0.0)
+    ref = a.astype(np.float64) @ b.astype(np.float64) + (start if accumulate else 0)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.sqrt(k) * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cblas_fallback_cfunc_equals_numpy(dtype):
+    """Without NumPy's bundled OpenBLAS the symbols point at numba cfuncs; called here through
+    ctypes with the CBLAS arguments (row-major, both transposes, sub-block leading dims)."""
+    import ctypes
+
+    from numba import types
+
+    from tinygrad_llm.kernels import _cblas
+    ftype = types.float32 if dtype == np.float32 else types.float64
+    fallback = _cblas._fallback(ftype).ctypes
+    rng = np.random.default_rng(1)
+    for ta in (False, True):
+        for tb in (False, True):
+            a = _operand(rng, (5, 7), ta, True, dtype)
+            b = _operand(rng, (7, 3), tb, True, dtype)
+            for beta in (0.0, 2.0):
+                out = np.full((5, 3), np.nan if beta == 0 else 1.0, dtype)
+                lda = (a.T if ta else a).strides[0] // a.itemsize
+                ldb = (b.T if tb else b).strides[0] // b.itemsize
+                ptr = ctypes.POINTER(ctypes.c_float if dtype == np.float32 else ctypes.c_double)
+                fallback(_cblas.ROW_MAJOR, _cblas.TRANS if ta else _cblas.NO_TRANS,
+                         _cblas.TRANS if tb else _cblas.NO_TRANS, 5, 3, 7, 1.0,
+                         a.ctypes.data_as(ptr), lda, b.ctypes.data_as(ptr), ldb, beta,
+                         out.ctypes.data_as(ptr), 3)
+                expected = a @ b + (beta * np.ones((5, 3)) if beta else 0)
+                np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+def test_cblas_gemm_rejects_bad_operands():
+    from numba.core.errors import TypingError
+
+    from tinygrad_llm.kernels._cblas import gemm
+    with pytest.raises(TypingError, match="one float dtype"):
+        gemm(np.ones((2, 3), np.float32), np.ones((3, 2)), np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match="shapes do not match"):
+        gemm(np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)).T.copy().T)
+    with pytest.raises(ValueError, match="contiguous columns"):
+        gemm(np.ones((4, 6))[::2, ::2], np.ones((3, 2)), np.ones((2, 2)))

@@ -188,12 +188,13 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
         shape4 = (1,) * (4 - nd) + tuple(lead)
         if nd == 3:
             shape4 = (lead[0], 1)
-        q4, k4, v4 = (reshape(t, *shape4, *t.shape[-2:]) for t in (query, key, value))
+        q4, k4, v4 = (t if nd == 4 else reshape(t, *shape4, *t.shape[-2:])
+                      for t in (query, key, value))
         m4 = None if mask is None else _to_4d(mask, nd)
         out = _fused.ScaledDotProductAttention.apply(
             q4, k4, v4, causal=causal, key_padding_mask=kpm, attn_mask=m4, scale=scale,
             impl=impl)                                            # (B, H, Tq, D)
-        return reshape(out, *lead, tq, value.shape[-1]), None
+        return (out if nd == 4 else reshape(out, *lead, tq, value.shape[-1])), None
     # Composite path: one additive mask holding everything, the fused softmax for safety
     total = mask
     if causal:

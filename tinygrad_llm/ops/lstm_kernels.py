@@ -18,6 +18,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ..backend import get_array_module
+from ..kernels._cblas import gemm
 from ..kernels._fastmath import as_type_of, exp_le0, select_lt, tanh_fast
 from .activation import _stable_sigmoid
 
@@ -145,8 +146,8 @@ def _cell_backward_cpu(dy, dh_rec, dc, acts, c_prev, tanh_c, da, db):
 # The time loops. Batch rows never interact in an LSTM, so the batch is cut into one chunk of
 # rows per thread and each thread runs the whole time loop on its rows: no synchronisation per
 # step (a multithreaded BLAS call per step would wait for both cores T times). Each step's
-# recurrent GEMM is then a single-threaded np.dot on the chunk (numba calls SciPy's BLAS, kept
-# at one thread by the caller). Small batches run on one thread (``_serial`` versions), where
+# recurrent GEMM is then a single-threaded BLAS call on the chunk (NumPy's OpenBLAS through
+# kernels/_cblas.gemm, kept at one thread by the caller). Small batches run on one thread (``_serial`` versions), where
 # starting the thread pool would cost more than it saves.
 @njit(cache=True)
 def _forward_rows(gates, w_hh_t, bias, hs, cs, tanh_c, lo, hi):
@@ -155,7 +156,7 @@ def _forward_rows(gates, w_hh_t, bias, hs, cs, tanh_c, lo, hi):
     T, _, G = gates.shape
     rec = np.empty((hi - lo, G), dtype=gates.dtype)                    # h_{t-1} W_hh^T
     for t in range(T):
-        np.dot(hs[t, lo:hi], w_hh_t, rec)
+        gemm(hs[t, lo:hi], w_hh_t, rec)
         _cell_forward_cpu(gates[t, lo:hi], rec, bias, cs[t, lo:hi], cs[t + 1, lo:hi],
                           tanh_c[t, lo:hi], hs[t + 1, lo:hi])
 
@@ -169,7 +170,7 @@ def _backward_rows(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db, lo, hi):
     for t in range(T - 1, -1, -1):
         _cell_backward_cpu(grad[t, lo:hi], dh_rec, dc[lo:hi], acts[t, lo:hi], cs[t, lo:hi],
                            tanh_c[t, lo:hi], da[t, lo:hi], db)
-        np.dot(da[t, lo:hi], w_hh, dh_rec)           # a_t = .. + h_{t-1} W_hh^T + ..
+        gemm(da[t, lo:hi], w_hh, dh_rec)             # a_t = .. + h_{t-1} W_hh^T + ..
     dh0[lo:hi] = dh_rec
 
 
