@@ -147,8 +147,8 @@ def _cell_backward_cpu(dy, dh_rec, dc, acts, c_prev, tanh_c, da, db):
 # rows per thread and each thread runs the whole time loop on its rows: no synchronisation per
 # step (a multithreaded BLAS call per step would wait for both cores T times). Each step's
 # recurrent GEMM is then a single-threaded BLAS call on the chunk (NumPy's OpenBLAS through
-# kernels/_cblas.gemm, kept at one thread by the caller). Small batches run on one thread (``_serial`` versions), where
-# starting the thread pool would cost more than it saves.
+# kernels/_cblas.gemm, kept at one thread by the caller). Small batches run on one thread
+# (``_serial`` versions), where starting the thread pool would cost more than it saves.
 @njit(cache=True)
 def _forward_rows(gates, w_hh_t, bias, hs, cs, tanh_c, lo, hi):
     """Rows lo:hi of every step. hs[0], cs[0] hold h_0, c_0 on entry; fills hs[1:], cs[1:]
