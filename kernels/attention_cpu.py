@@ -9,6 +9,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ._cblas import gemm
 from ._fastmath import as_type_of, exp_le0, fmax, zero_of
 
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -18,7 +19,8 @@ BLOCK_K = 128       # key rows per tile (CPU)
 
 # ---------------------------------------------------------------------------------------------
 # (b) Numba CPU kernels. Tiles of BLOCK_Q queries x BLOCK_K keys; the three GEMMs per tile go
-#     to BLAS through np.dot; masking, exp and the online softmax run in vectorized loops.
+#     to NumPy's BLAS through _cblas.gemm (accumulating in place with beta = 1); masking,
+#     exp and the online softmax run in vectorized loops.
 # ---------------------------------------------------------------------------------------------
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -54,14 +56,6 @@ def _prepare_row(srow, scale, b, h, i, j0, tq, tk, causal, kpm, has_kpm, mask, h
     return lim, as_type_of(scale, 1.0)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _add_into(dst, src):
-    """dst += src for 2-D arrays (a shared helper: one compiled loop, not one per call site)."""
-    for r in range(dst.shape[0]):
-        for c in range(dst.shape[1]):
-            dst[r, c] += src[r, c]
-
-
 @njit(cache=True, nogil=True)
 def _zero_fill(dst):
     for r in range(dst.shape[0]):
@@ -85,7 +79,6 @@ def _attn_fwd_cpu(first, stop, step, q, k, v, out, lse, scale, causal, kpm, has_
         bq = i1 - i0
         qi = q[b, h, i0:i1]                                       # (bq, D)
         acc = np.zeros((bq, d), dtype=q.dtype)                    # running sum of P V
-        pv = np.empty((bq, d), dtype=q.dtype)
         m = np.full(bq, -np.inf, dtype=q.dtype)                   # running row max (scaled)
         lsum = np.zeros(bq, dtype=q.dtype)                           # running row sum of exp
         sbuf = np.empty(bq * BLOCK_K, dtype=q.dtype)
@@ -95,7 +88,7 @@ def _attn_fwd_cpu(first, stop, step, q, k, v, out, lse, scale, causal, kpm, has_
             j1 = min(j0 + BLOCK_K, j_end)
             bk = j1 - j0
             s = sbuf[:bq * bk].reshape(bq, bk)
-            np.dot(qi, k[b, h, j0:j1].T, s)                       # (bq, bk) = Q K^T
+            gemm(qi, k[b, h, j0:j1].T, s)                         # (bq, bk) = Q K^T
             for r in range(bq):
                 srow = s[r]
                 lim, sc = _prepare_row(srow, scale, b, h, i0 + r, j0, tq, tk, causal,
@@ -122,8 +115,7 @@ def _attn_fwd_cpu(first, stop, step, q, k, v, out, lse, scale, causal, kpm, has_
                 if alpha != 1:
                     for dd in range(d):
                         acc[r, dd] *= alpha
-            np.dot(s, v[b, h, j0:j1], pv)                         # (bq, D) = P V
-            _add_into(acc, pv)
+            gemm(s, v[b, h, j0:j1], acc, 1.0)                     # acc += P V  (bq, D)
         for r in range(bq):
             if lsum[r] > 0:
                 inv = as_type_of(scale, 1.0) / lsum[r]
@@ -155,8 +147,6 @@ def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale,
         _zero_fill(dq[b, h])
         sbuf = np.empty(BLOCK_Q * BLOCK_K, dtype=q.dtype)
         dpbuf = np.empty(BLOCK_Q * BLOCK_K, dtype=q.dtype)
-        tmp_k = np.empty((BLOCK_K, d), dtype=q.dtype)
-        tmp_q = np.empty((BLOCK_Q, d), dtype=q.dtype)
         for j0 in range(0, tk, BLOCK_K):
             j1 = min(j0 + BLOCK_K, tk)
             bk = j1 - j0
@@ -176,8 +166,8 @@ def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale,
                 doi = dout[b, h, i0:i1]
                 s = sbuf[:bq * bk].reshape(bq, bk)
                 dp = dpbuf[:bq * bk].reshape(bq, bk)
-                np.dot(qi, kj.T, s)                               # S = Q K^T    (bq, bk)
-                np.dot(doi, vj.T, dp)                             # dP = dO V^T  (bq, bk)
+                gemm(qi, kj.T, s)                                 # S = Q K^T    (bq, bk)
+                gemm(doi, vj.T, dp)                               # dP = dO V^T  (bq, bk)
                 for r in range(bq):
                     srow = s[r]
                     dprow = dp[r]
@@ -194,11 +184,6 @@ def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale,
                     for c in range(lim, bk):
                         srow[c] = 0
                         dprow[c] = 0
-                tk_ = tmp_k[:bk]
-                np.dot(s.T, doi, tk_)                             # dV_j += P^T dO_i
-                _add_into(dvj, tk_)
-                np.dot(dp.T, qi, tk_)                             # dK_j += dS^T Q_i
-                _add_into(dkj, tk_)
-                tq_ = tmp_q[:bq]
-                np.dot(dp, kj, tq_)                               # dQ_i += dS K_j
-                _add_into(dq[b, h, i0:i1], tq_)
+                gemm(s.T, doi, dvj, 1.0)                          # dV_j += P^T dO_i
+                gemm(dp.T, qi, dkj, 1.0)                          # dK_j += dS^T Q_i
+                gemm(dp, kj, dq[b, h, i0:i1], 1.0)                # dQ_i += dS K_j
