@@ -15,7 +15,8 @@ pytestmark = pytest.mark.skipif(not _dispatch.numba_available(), reason="needs n
 
 
 @settings(max_examples=40, deadline=None)
-@given(num_rows=st.integers(1, 40), n=st.integers(0, 300), c=st.sampled_from([1, 3, 63, 64, 65, 130]),
+@given(num_rows=st.integers(1, 40), n=st.integers(0, 300),
+       c=st.sampled_from([1, 3, 63, 64, 65, 130]),
        dtype=st.sampled_from([np.float32, np.float64]), pad=st.booleans(),
        seed=st.integers(0, 2**31 - 1))
 def test_cpu_kernel_equals_add_at(num_rows, n, c, dtype, pad, seed):

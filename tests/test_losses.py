@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
 from tinygrad_llm import losses as L
+from tinygrad_llm import nn
 from tinygrad_llm.nn import Linear
 from tinygrad_llm.testing import gradcheck
 from tinygrad_llm.testing import strategies as tst
@@ -164,6 +165,17 @@ def test_module_classes_match_functional():
               L.cosine_embedding_loss(x, y, np.array([1, -1, 1]), margin=0.1))]
     for a, b in pairs:
         np.testing.assert_allclose(a.data, b.data)
+
+
+def test_loss_modules_live_in_nn_and_stay_reachable_from_losses():
+    """torch.nn's place (nn.CrossEntropyLoss), and the old path losses.CrossEntropyLoss; their
+    buffers are registered like any Module's (so state_dict carries class weights)."""
+    for name in L.MODULE_CLASSES:
+        assert getattr(nn, name) is getattr(L, name), name
+    loss = nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0])
+    assert list(loss.state_dict()) == ["weight"] and isinstance(loss, nn.Module)
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchLoss'"):
+        L.NoSuchLoss  # noqa: B018
 
 
 def test_cross_entropy_dispatch():

@@ -59,7 +59,8 @@ def test_generator_states_round_trip_and_mismatch():
     from tinygrad_llm import nn
     from tinygrad_llm.checkpoint import generator_states, set_generator_states
     g = tg.Generator(5)
-    model = nn.Sequential(nn.Dropout(0.5, generator=g), nn.Linear(2, 2), nn.Dropout(0.5, generator=g))
+    model = nn.Sequential(nn.Dropout(0.5, generator=g), nn.Linear(2, 2),
+                          nn.Dropout(0.5, generator=g))
     states = generator_states(model)
     assert sorted(states) == ["0", "<default>"]          # the shared generator once
     first = g.rng.random(3)

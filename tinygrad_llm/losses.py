@@ -333,82 +333,16 @@ def l2_penalty(parameters):
 
 
 # ----- Module classes -------------------------------------------------------------------------
+# MSELoss, CrossEntropyLoss, ... live in nn/loss.py (``tinygrad_llm.nn.CrossEntropyLoss``, as
+# torch.nn's); they stay reachable here as ``losses.CrossEntropyLoss`` (imported on first use,
+# since nn/loss.py itself imports this module).
 
-def _buffer(value):
-    """A constant tensor for a loss buffer (class weights, pos_weight), or None."""
-    if value is None or isinstance(value, Tensor):
-        return value
-    return Tensor(np.asarray(value))
-
-
-class _Loss(Module):
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        _check_reduction(type(self).__name__, reduction)
-        self.reduction = reduction
-
-    def extra_repr(self):
-        return f"reduction={self.reduction!r}"
+MODULE_CLASSES = ("MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+                  "CosineEmbeddingLoss", "NegativeSamplingLoss")
 
 
-class MSELoss(_Loss):
-    def forward(self, input, target):
-        return mse_loss(input, target, self.reduction)
-
-
-class BCELoss(_Loss):
-    def __init__(self, weight=None, reduction="mean"):
-        super().__init__(reduction)
-        self.register_buffer("weight", _buffer(weight))
-
-    def forward(self, input, target):
-        return binary_cross_entropy(input, target, self.weight, self.reduction)
-
-
-class BCEWithLogitsLoss(_Loss):
-    def __init__(self, weight=None, reduction="mean", pos_weight=None):
-        super().__init__(reduction)
-        self.register_buffer("weight", _buffer(weight))
-        self.register_buffer("pos_weight", _buffer(pos_weight))
-
-    def forward(self, input, target):
-        return binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
-                                                pos_weight=self.pos_weight)
-
-
-class CrossEntropyLoss(_Loss):
-    """Class-index targets go to the fused F.cross_entropy, probability targets to the
-    soft-label composite (see ``cross_entropy``)."""
-
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
-        super().__init__(reduction)
-        self.register_buffer("weight", _buffer(weight))
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
-
-    def forward(self, input, target):
-        return cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
-                             self.label_smoothing)
-
-
-class NLLLoss(_Loss):
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        super().__init__(reduction)
-        self.register_buffer("weight", _buffer(weight))
-        self.ignore_index = ignore_index
-
-    def forward(self, input, target):
-        return nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
-
-
-class CosineEmbeddingLoss(_Loss):
-    def __init__(self, margin=0.0, reduction="mean"):
-        super().__init__(reduction)
-        self.margin = margin
-
-    def forward(self, input1, input2, target):
-        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
-
-
-class NegativeSamplingLoss(_Loss):
-    def forward(self, center, context, negatives):
-        return negative_sampling_loss(center, context, negatives, self.reduction)
+def __getattr__(name):
+    if name in MODULE_CLASSES:
+        from .nn import loss
+        return getattr(loss, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

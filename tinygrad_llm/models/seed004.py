@@ -68,7 +68,7 @@ from .. import nn, optim
 from ..autograd import no_grad
 from ..creation import Generator
 from ..generate import decode_loop
-from ..losses import CrossEntropyLoss
+from ..nn import CrossEntropyLoss
 from ..nn.module import Parameter
 from ..tensor import Tensor
 

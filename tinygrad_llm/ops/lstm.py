@@ -30,10 +30,10 @@ GEMM over all steps at once: dW_ih = dA^T X, dW_hh = dA^T H_prev, dX = dA W_ih.
 
 Threads: batch rows never interact, so on the CPU each thread takes a block of rows and runs
 the whole time loop on it (no synchronisation per step); the large GEMMs are split by rows over
-the kernels' thread pool (kernels/_blas.matmul). A Function has one output, so this one returns (T + 1, B, H): rows
-0 .. T-1 are h_1 .. h_T (the output sequence) and row T is c_T (a view of one buffer that also
-holds h_0 in front, so that H_prev = h_0 .. h_{T-1} is contiguous for dW_hh). ``lstm_layer``
-slices it into (y, h_T, c_T).
+the kernels' thread pool (kernels/_blas.matmul). A Function has one output, so this one
+returns (T + 1, B, H): rows 0 .. T-1 are h_1 .. h_T (the output sequence) and row T is c_T (a
+view of one buffer that also holds h_0 in front, so that H_prev = h_0 .. h_{T-1} is contiguous
+for dW_hh). ``lstm_layer`` slices it into (y, h_T, c_T).
 
 The step kernels (ops/lstm_kernels.py) exist twice: a NumPy/CuPy reference (the
 specification; used for CuPy arrays and under TINYGRAD_LLM_KERNELS=ref) and a numba @njit

@@ -27,7 +27,7 @@ def _check_shapes(a, b):
 
 
 class MatMul(Function):
-    """C = A @ B;   dA = dC @ B^T,  dB = A^T @ dC  (see the module docstring for 1-D and batches)."""
+    """C = A @ B;   dA = dC @ B^T,  dB = A^T @ dC   (module docstring: 1-D and batches)."""
 
     def forward(self, a, b):
         _check_shapes(a, b)
