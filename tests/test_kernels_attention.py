@@ -1,6 +1,6 @@
 """Attention kernel vs its float64 reference; causality, masks, fully masked rows, torch SDPA.
 
-Shape legend: q (B, H, Tq, D); k, v (B, H, Tk, D). Same tolerance rules as test_kernels.py:
+Shape legend: q (B, H, Tq, D); k, v (B, H, Tk, D). Same tolerance rules as kernel_helpers.py:
 float64 within 1e-12, float32 within 2x the naive float32 reference (+ 4 eps32 * max|ref|).
 """
 import math
@@ -8,34 +8,17 @@ import math
 import numpy as np
 import pytest
 
+from kernel_helpers import assert_close64, f64
+from kernel_helpers import assert_within_naive as _within_naive
+
 import tinygrad_llm.kernels as K
 
 RNG = np.random.default_rng(99)
-EPS32 = float(np.finfo(np.float32).eps)
-
-
-def f64(a):
-    return None if a is None else np.asarray(a, dtype=np.float64)
-
-
-def assert_close64(got, ref, tol=1e-12):
-    fin = np.isfinite(ref)
-    np.testing.assert_array_equal(np.isfinite(got), fin)
-    scale = max(1.0, float(np.abs(ref[fin]).max()) if fin.any() else 1.0)
-    np.testing.assert_allclose(got[fin], ref[fin], rtol=tol, atol=tol * scale)
 
 
 def assert_within_naive(k32, naive32, ref64, factor=2.0):
-    """As in test_kernels.py, with the ulp floor taken at least at the inputs' scale (1):
-    gradients that cancel to ~0 (one visible key) carry rounding of their O(1) terms."""
-    k32, naive32, ref64 = (np.asarray(a, dtype=np.float64) for a in (k32, naive32, ref64))
-    fin = np.isfinite(ref64)
-    np.testing.assert_array_equal(np.isfinite(k32), fin)
-    if fin.any():
-        err = np.abs(k32[fin] - ref64[fin]).max()
-        naive = np.abs(naive32[fin] - ref64[fin]).max()
-        floor = 4 * EPS32 * max(np.abs(ref64[fin]).max(), 1.0)
-        assert err <= factor * naive + floor, (err, naive, floor)
+    """kernel_helpers' rule with the ulp floor taken at least at the inputs' scale (1)."""
+    _within_naive(k32, naive32, ref64, factor, min_scale=1.0)
 
 
 def make(b, h, tq, tk, d, dtype=np.float64):
