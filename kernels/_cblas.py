@@ -33,6 +33,8 @@ from numba import carray, cfunc, njit, types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from ._fastmath import as_type_of
+
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112     # the CBLAS enum values
 
 _SIGNATURES = {}
@@ -126,6 +128,45 @@ def _layout(x, itemsize):
     raise ValueError("gemm: an operand has neither contiguous rows nor contiguous columns")
 
 
+SMALL_GEMM = 1 << 14   # m * n * k at or below which plain loops beat the BLAS call's overhead
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+def _small_gemm(a, b, out, beta):
+    """out = a @ b + beta * out by loops, for products too small to pay for a BLAS call
+    (a decoding step's attention: one query row against a tile of keys, ~2 us per call
+    saved). Each inner loop runs along a contiguous row so that it vectorizes."""
+    m, k = a.shape
+    n = b.shape[1]
+    zero = as_type_of(out[0, 0], 0.0)
+    beta_t = as_type_of(out[0, 0], beta)
+    if b.strides[0] == b.itemsize and k > 1:   # b = B^T with B (n, k) C-contiguous: dots
+        bt = b.T
+        for i in range(m):
+            ai = a[i]
+            for j in range(n):
+                bj = bt[j]
+                s = zero
+                for p in range(k):
+                    s += ai[p] * bj[p]
+                out[i, j] = s if beta == 0 else s + beta_t * out[i, j]
+    else:                                      # rows of b contiguous: row updates
+        for i in range(m):
+            row = out[i]
+            if beta == 0:
+                for j in range(n):
+                    row[j] = zero
+            elif beta != 1:
+                for j in range(n):
+                    row[j] *= beta_t
+            ai = a[i]
+            for p in range(k):
+                aip = ai[p]
+                bp = b[p]
+                for j in range(n):
+                    row[j] += aip * bp[j]
+
+
 @njit(cache=True, nogil=True)
 def gemm(a, b, out, beta=0.0):
     """out = a @ b + beta * out with NumPy's BLAS; a (m, k), b (k, n), out (m, n)."""
@@ -143,6 +184,9 @@ def gemm(a, b, out, beta=0.0):
             out[:, :] = 0
         else:
             out[:, :] = beta * out
+        return
+    if m * n * k <= SMALL_GEMM:
+        _small_gemm(a, b, out, beta)
         return
     ta, lda = _layout(a, size)
     tb, ldb = _layout(b, size)

@@ -35,7 +35,8 @@ from tinygrad_llm.backend import get_array_module
 
 from . import _dispatch as D
 from ._blas import single_threaded_blas
-from .attention_cpu import BLOCK_Q, _attn_bwd_cpu, _attn_fwd_cpu
+from ._cblas import SMALL_GEMM
+from .attention_cpu import BLOCK_K, BLOCK_Q, _attn_bwd_cpu, _attn_fwd_cpu
 from .attention_cuda import attention_backward_cuda, attention_forward_cuda
 
 _MIN_WORK_PER_THREAD = 1 << 18  # multiply-adds below which a thread hand-off costs more
@@ -139,15 +140,22 @@ def _check_inputs(q, k, v, key_padding_mask, attn_mask, scale):
     return xp, scale, attn_mask
 
 
+_NO_MASKS = {}   # (module, dtype, device) -> the dummy arrays passed for absent masks
+
+
 def _kernel_masks(xp, q, key_padding_mask, attn_mask):
     """The (kpm, has_kpm, mask, has_mask) kernel arguments: dummies when absent; the mask as
     a contiguous 4-D array whose broadcast axes have length 1 (never expanded to B*H*T*T)."""
+    key = (xp.__name__, q.dtype.char, str(getattr(q, "device", "")))
+    if key not in _NO_MASKS:
+        _NO_MASKS[key] = (xp.zeros((1, 1), dtype=bool), xp.zeros((1, 1, 1, 1), dtype=q.dtype))
+    no_kpm, no_mask = _NO_MASKS[key]
     if key_padding_mask is None:
-        kpm, has_kpm = xp.zeros((1, 1), dtype=bool), False
+        kpm, has_kpm = no_kpm, False
     else:
         kpm, has_kpm = xp.ascontiguousarray(key_padding_mask), True
     if attn_mask is None:
-        return kpm, has_kpm, xp.zeros((1, 1, 1, 1), dtype=q.dtype), False
+        return kpm, has_kpm, no_mask, False
     m = attn_mask.reshape((1,) * (4 - attn_mask.ndim) + tuple(attn_mask.shape))
     # a broadcast view (stride 0) is read through one of its rows
     m = m[tuple(slice(0, 1) if (m.shape[a] > 1 and m.strides[a] == 0) else slice(None)
@@ -185,10 +193,15 @@ def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask
         n_items = nb * nh * -(-tq // BLOCK_Q)
         # Threads only pay when each gets real work (a decoding step has 1 query per head).
         min_items = max(1, _MIN_WORK_PER_THREAD // max(1, min(tq, BLOCK_Q) * kc.shape[2] * d))
-        with single_threaded_blas():
-            D.parallel_items(_attn_fwd_cpu, n_items, qc, kc, vc, o, lse, q.dtype.type(scale),
-                             bool(causal), *masks, interleave=True,
-                             min_items_per_thread=min_items)
+        args = (_attn_fwd_cpu, n_items, qc, kc, vc, o, lse, q.dtype.type(scale), bool(causal),
+                *masks)
+        if n_items < 2 * min_items and min(tq, BLOCK_Q) * BLOCK_K * d <= SMALL_GEMM:
+            # one thread, and every tile product is small enough for _cblas's loops: no BLAS
+            # call to keep single-threaded (a decoding step saves the pinning's ~5 us)
+            D.parallel_items(*args, interleave=True, min_items_per_thread=min_items)
+        else:
+            with single_threaded_blas():
+                D.parallel_items(*args, interleave=True, min_items_per_thread=min_items)
     else:
         attention_forward_cuda(qc, kc, vc, o, lse, q.dtype.type(scale), bool(causal), *masks)
     return D.write_into(out, o), lse

@@ -197,5 +197,12 @@ def test_cblas_gemm_rejects_bad_operands():
         gemm(np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="C-contiguous"):
         gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)).T.copy().T)
+    # an operand strided both ways: fine for the small products done by loops, an error for
+    # the BLAS path (which needs one contiguous axis)
+    a = np.arange(24.0).reshape(4, 6)[::2, ::2]
+    out = np.empty((2, 2))
+    gemm(a, np.ones((3, 2)), out)
+    np.testing.assert_array_equal(out, a @ np.ones((3, 2)))
+    big = np.ones((64, 512))[::2, ::2]                             # (32, 256): 32 * 4 * 256 > 2^14
     with pytest.raises(ValueError, match="contiguous columns"):
-        gemm(np.ones((4, 6))[::2, ::2], np.ones((3, 2)), np.ones((2, 2)))
+        gemm(big, np.ones((256, 4)), np.ones((32, 4)))
