@@ -74,7 +74,10 @@ core after each GEMM: with NumPy's own 2-thread OpenBLAS, the spinning worker sl
 kernels that follow (GELU, Adam) by up to 2x and the step used ~15 % more CPU time. Non-GEMM
 work is fused: attention (flash-style numba kernel on one packed (3, B, H, T, D) qkv tensor),
 LayerNorm, cross-entropy, GELU-tanh (one pass per direction, kernels/gelu.py), the embedding
-gradient (a scatter-add kernel) and AdamW (one pass per parameter).
+gradient (a scatter-add kernel) and AdamW (one pass per parameter). The attention kernel's
+tile GEMMs call NumPy's OpenBLAS through kernels/_cblas.gemm and accumulate dQ, dK, dV and P V
+in place (beta = 1): its causal fwd+bwd at this shape (B16 H4 T128 D64) took 10-13 ms against
+14 ms with numba's np.dot (SciPy's OpenBLAS) and temporaries, alternating runs.
 Measured on a shared 2-core VM whose speed drifts from minute to minute (torch's own step time
 moved between 760 and 1100 ms over this session): both run interleaved in one process, step by
 step, and only the ratio of the same run means anything; re-run and compare."""

@@ -243,10 +243,16 @@ float32, B=64, H=128; medians unless "min"):
 - Outside the LSTM: the dense embedding gradient was argsort + reduceat (~10 ms per step);
   kernels/embedding.py's scatter-add, split by column blocks over the threads, takes ~1 ms
   including the 5 MB zero fill and equals np.add.at bit for bit.
-- Breakdown of our 2-thread step (cProfile, ~100 ms): input projection 14-16, forward
-  recurrence 20, backward recurrence 17, dX/dW GEMMs 25, Adam 6-8, embedding backward 2 ms.
-  At 1 thread ours was 0.97x torch's step (156 vs 161 ms) in the same session; at 2 threads
-  the ratio swung between 0.84x and 1.16x for identical code over this session's runs.
+- The per-step GEMMs call NumPy's OpenBLAS (0.3.31) from inside the numba time loop
+  (kernels/_cblas.gemm) instead of numba's np.dot, which goes to SciPy's OpenBLAS (0.3.30):
+  (32, 128) @ (128, 512) per step 61-69 us against 88-106 us, bit-identical results;
+  recurrence forward 21.3 -> 17.9 ms, backward 16.9 -> 10.9 ms (2 threads, isolated).
+- Breakdown of our 2-thread step (isolated parts, ~80 ms): input projection ~10, forward
+  recurrence ~18, backward recurrence ~11, dX/dW_ih/dW_hh GEMMs 3 x ~8.7, Adam ~6, embedding
+  backward ~1.5 ms. The per-step GEMM is still ~40 % of the recurrence; the gate kernel takes
+  ~36 us per step for 32 x 128 cells (5 nonlinearities each), the backward one ~6 us.
+- Earlier (np.dot per step): at 1 thread ours was 0.97x torch's step (156 vs 161 ms) in the
+  same session; at 2 threads the ratio swung between 0.84x and 1.16x for identical code.
 - Caveat: this machine (2 cores) was shared with other jobs while measuring; 2-thread runs of
   both frameworks degrade badly when another process holds a core (OpenMP barriers), so
   compare the two rows of one table, not tables from different runs.

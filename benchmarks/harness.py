@@ -86,17 +86,18 @@ def time_fn(fn, warmup=2, repeats=7, min_time=0.05):
             "samples": samples}
 
 
-SETTLE_SECONDS = 0.15
-
-
-def time_interleaved(fns, warmup=2, repeats=7, min_time=0.05, settle=SETTLE_SECONDS):
+def time_interleaved(fns, warmup=2, repeats=7, min_time=0.05, settle=0.0):
     """Like time_fn for several functions {name: fn}, taking their samples in turn (A B C A B
     C ...), so that load from other processes on a shared machine hits all of them alike and
     their ratios stay meaningful. Returns {name: result dict}.
 
-    Before each sample the process sleeps ``settle`` seconds: the worker threads of whatever
-    ran before (OpenMP's spin-wait, OpenBLAS's ~0.1 s THREAD_TIMEOUT) go idle first, so that
-    one implementation's spinning threads never take the cores from the next one's.
+    ``settle`` > 0: before each sample the process sleeps that long, so that the worker
+    threads of whatever ran before (OpenMP's spin-wait, OpenBLAS's ~0.1 s THREAD_TIMEOUT) are
+    idle and cannot take the cores from the next implementation, then runs the implementation
+    once untimed. Off by default: measured here, a millisecond kernel whose pool threads sleep
+    between calls (ours) stayed ~1.4x slower for a whole 50 ms sample after such a pause
+    (torch's spinning OpenMP pool did not), while a kernel in a training loop never pauses.
+    bench_generate.py uses it: its samples are whole 1-10 s decoding loops.
     """
     inner = {}
     for name, fn in fns.items():
@@ -111,6 +112,7 @@ def time_interleaved(fns, warmup=2, repeats=7, min_time=0.05, settle=SETTLE_SECO
         for name, fn in fns.items():
             if settle:
                 time.sleep(settle)
+                fn()
             t0 = time.perf_counter()
             for _ in range(inner[name]):
                 fn()
