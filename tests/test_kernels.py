@@ -12,6 +12,7 @@ The numba signatures compiled here are (float32, float64) x C-contiguous only: w
 inputs contiguous, so non-contiguous views cost no extra compilation.
 """
 import math
+import os
 import subprocess
 import sys
 
@@ -70,11 +71,22 @@ def test_dtype_errors():
 
 
 def test_no_top_level_kernels_package(tmp_path):
-    code = ("import importlib.util, tinygrad_llm.kernels as k; "
-            "print(importlib.util.find_spec('kernels') is None, k.__name__)")
+    """Our kernels/ folder installs as tinygrad_llm.kernels only. A top-level ``kernels`` may
+    still exist (transformers >= 5 depends on the PyPI package of that name), but it must not
+    be ours: its files must lie outside this project."""
+    code = ("import importlib.util, importlib.metadata as md, tinygrad_llm.kernels as k; "
+            "s = importlib.util.find_spec('kernels'); "
+            "print(k.__name__); print(k.__file__); print(s.origin if s else '-'); "
+            "print(','.join(md.packages_distributions().get('kernels', [])) or '-')")
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, check=True)
-    assert res.stdout.split() == ["True", "tinygrad_llm.kernels"]
+    name, ours, top, owners = res.stdout.splitlines()
+    assert name == "tinygrad_llm.kernels"
+    our_dir = os.path.dirname(os.path.abspath(ours))
+    assert top == "-" or not os.path.abspath(top).startswith(our_dir + os.sep), (
+        f"a top-level 'kernels' resolves to our folder: {top}")
+    assert "tinygrad_llm" not in owners.replace("-", "_"), (
+        f"the installed tinygrad_llm distribution provides a top-level 'kernels': {owners}")
 
 
 # ---------------------------------------------------------------------------------- softmax --
