@@ -50,8 +50,8 @@ from ..kernels._blas import single_threaded_blas
 from ..kernels._dispatch import choose_impl
 from .activation import sigmoid, tanh
 from .indexing import chunk, stack
-from .lstm_kernels import (_backward_loop_cpu, _backward_loop_ref, _backward_rows,
-                           _forward_loop_cpu, _forward_loop_ref, _forward_rows, _threads)
+from .lstm_kernels import (_backward_loop_cpu, _backward_loop_ref, _forward_loop_cpu,
+                           _forward_loop_ref, _threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,10 +116,7 @@ class LSTMLayer(Function):
             _forward_loop_ref(gates, w_hh.T, bias, buf, cs, tanh_c)
         else:
             with single_threaded_blas():
-                if self.threads > 1:
-                    _forward_loop_cpu(gates, w_hh.T, bias, buf, cs, tanh_c, self.threads)
-                else:
-                    _forward_rows(gates, w_hh.T, bias, buf, cs, tanh_c, 0, B)
+                _forward_loop_cpu(gates, w_hh.T, bias, buf, cs, tanh_c, self.threads)
         buf[T + 1] = cs[T]
         y = buf[1:]                                         # (T + 1, B, H) view: the output
         # x (as given) is saved too, so that autograd's version check covers the input
@@ -141,11 +138,7 @@ class LSTMLayer(Function):
             _backward_loop_ref(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
         else:
             with single_threaded_blas():
-                if n > 1:
-                    _backward_loop_cpu(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
-                else:
-                    _backward_rows(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts[0],
-                                   0, B)
+                _backward_loop_cpu(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
         need_x, need_h0, need_c0, need_wih, need_whh, need_bih, need_bhh = self.needs_input_grad
         da2 = da.reshape(T * B, G)                          # (T*B, 4H)
         h_prev2 = buf[:T].reshape(T * B, H)                 # h_0 .. h_{T-1}: (T*B, H)
