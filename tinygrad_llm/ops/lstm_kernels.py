@@ -86,7 +86,9 @@ def _sigmoid_overload(x):
 # Each gate block is taken as a row slice (ai = gates[b, 0:H], ...) and indexed with the loop
 # counter alone: an index like gates[b, H + j] makes numba emit a negative-index wraparound
 # select that LLVM cannot remove, and the loop then runs scalar (5x slower, measured).
-@njit(cache=True, error_model="numpy")
+# fastmath "contract" only (a * b + c as one FMA; no other IEEE rule relaxed): the exp and
+# tanh polynomials run ~17 % faster (34 -> 28.5 us for 32 x 128 cells).
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _cell_forward_cpu(gates, rec, bias, c_prev, c, tanh_c, h):
     """One step in place (see _cell_forward_ref): gates (B, 4H) -> [i f g o]."""
     B, H = c.shape
@@ -113,7 +115,7 @@ def _cell_forward_cpu(gates, rec, bias, c_prev, c, tanh_c, h):
             hb[j] = o * tc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _cell_backward_cpu(dy, dh_rec, dc, acts, c_prev, tanh_c, da, db):
     """One step of BPTT (see _cell_backward_ref); dc goes from dL/dc_t to dL/dc_{t-1}."""
     B, H = dc.shape
