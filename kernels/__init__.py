@@ -17,6 +17,8 @@ Each op's file holds its readable reference first; the references are exported t
     cross_entropy_backward(logits, targets, lse, dloss, ...) -> dlogits
     embedding_backward(ids, dy, num_rows, padding_idx=None) -> dweight
     erf(x) -> erf(x)
+    gpt_block_decode(x, weights, k_cache, v_cache, t, n_head) -> x   (one decoding step of a
+        pre-LN GPT block, in place; the model's Tensor forward is its twin)
 """
 from ._dispatch import choose_impl, cudasim_enabled, numba_available, numba_cuda_usable
 from .attention import (attention_backward, attention_backward_ref, attention_forward,
@@ -29,6 +31,7 @@ from .layer_norm import (layer_norm_backward, layer_norm_backward_ref, layer_nor
 from .softmax import (log_softmax_backward, log_softmax_backward_ref, log_softmax_forward,
                       log_softmax_ref, softmax_backward, softmax_backward_ref, softmax_forward,
                       softmax_ref)
+from .gpt_decode import BlockWeights, block_decode_ref, gpt_block_decode
 from .special import erf, erf_ref
 
 __all__ = [
@@ -43,4 +46,5 @@ __all__ = [
     "cross_entropy_backward_ref",
     "embedding_backward", "embedding_backward_ref",
     "erf", "erf_ref",
+    "BlockWeights", "gpt_block_decode", "block_decode_ref",
 ]

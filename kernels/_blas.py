@@ -146,8 +146,12 @@ if njit is not None:
     _few_rows_times_transposed = njit(cache=True, parallel=True,
                                       fastmath={"reassoc", "contract", "nsz", "arcp"})(
         _few_rows_times_transposed_py)
+    # The same loop for other parallel kernels to inline (kernels/gpt_decode.py): a cached
+    # kernel that calls a parallel=True one segfaults once loaded from the cache (numba issue
+    # 8578), so the prange must become part of the caller's own parallel code.
+    few_rows_times_transposed_inline = njit(inline="always")(_few_rows_times_transposed_py)
 else:
-    _few_rows_times_transposed = None
+    _few_rows_times_transposed = few_rows_times_transposed_inline = None
 
 
 def _is_decoding_shape(a, b):

@@ -48,6 +48,46 @@ def test_kv_cache_gives_the_same_tokens(do_sample):
     assert with_cache.shape == (2, 23)  # 3 + 20 > block_size 16: the window slides
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(activation="gelu"), dict(bias=False)],
+                         ids=["gelu_new", "exact gelu", "no biases"])
+def test_fused_decoding_gives_the_tokens_of_the_tensor_ops(kw):
+    model = tiny(**kw)
+    prompt = np.array([[1, 2, 3], [4, 5, 6]])
+    args = dict(do_sample=True, temperature=1.5, top_k=5)
+    fused = model.generate(prompt, 20, generator=tg.Generator(3), **args)
+    tensor_ops = model.generate(prompt, 20, generator=tg.Generator(3), fused=False, **args)
+    without = model.generate(prompt, 20, generator=tg.Generator(3), use_cache=False, **args)
+    np.testing.assert_array_equal(fused, tensor_ops)
+    np.testing.assert_array_equal(fused, without)   # 3 + 20 > 16: the window slides too
+
+
+def test_fused_decoding_logits_match_the_full_forward():
+    from tinygrad_llm.models.gpt import _FusedDecoding
+    model = tiny().double()
+    model.eval()
+    ids = np.random.default_rng(2).integers(0, 11, (3, 12))
+    full, _ = model(ids)
+    caches = [dict() for _ in range(2)]
+    first, _ = model(ids[:, :5], caches=caches)              # the prompt: Tensor forward
+    state = _FusedDecoding(model, caches)
+    got = [state.step(ids[:, i:i + 1]) for i in range(5, 12)]  # then one fused step a token
+    np.testing.assert_allclose(np.stack(got, axis=1), full.data[:, 5:], rtol=1e-10,
+                               atol=1e-12)
+    assert state.t == 12
+
+
+def test_fused_decoding_rejects_bad_ids_and_falls_back_for_many_rows():
+    from tinygrad_llm.models.gpt import _FusedDecoding
+    model = tiny()
+    caches = [dict() for _ in range(2)]
+    model(np.array([[1, 2]]), caches=caches)
+    with pytest.raises(IndexError, match="out of range"):
+        _FusedDecoding(model, caches).step(np.array([[-1]]))
+    prompt = np.arange(9 * 2).reshape(9, 2) % 11            # 9 rows > FEW_ROWS: Tensor ops
+    np.testing.assert_array_equal(model.generate(prompt, 5, do_sample=False),
+                                  model.generate(prompt, 5, do_sample=False, use_cache=False))
+
+
 def test_cached_logits_match_full_forward():
     model = tiny().double()
     ids = np.random.default_rng(1).integers(0, 11, (2, 9))

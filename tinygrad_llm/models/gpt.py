@@ -12,7 +12,9 @@ Parameter names follow GPT-2's checkpoints (transformer.wte, transformer.h.0.att
 so weights map one to one (GPT-2 stores its Conv1D weights transposed: (in, out)).
 
 Generation uses a KV cache: the keys and values of past positions are kept per layer, so each
-new token costs one position's work instead of re-reading the whole prefix.
+new token costs one position's work instead of re-reading the whole prefix. The prompt goes
+through the Tensor forward; each following token, by default, through one fused call per block
+(kernels/gpt_decode.py, the same equations; ``generate(fused=False)`` keeps the Tensor ops).
 """
 import math
 from dataclasses import asdict, dataclass
@@ -24,6 +26,9 @@ from .. import nn
 from ..autograd import no_grad
 from ..creation import Generator
 from ..generate import decode_loop
+from ..kernels import _blas
+from ..kernels.gpt_decode import FEW_ROWS, BlockWeights, gpt_block_decode
+from ..kernels.layer_norm import layer_norm_forward
 from ..ops import cat
 from ..tensor import Tensor
 
@@ -159,11 +164,13 @@ class GPT(nn.Module):
     @no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                  do_sample=True, generator=None, use_cache=True, eos_token_id=None,
-                 stream=None):
+                 stream=None, fused=True):
         """Extend idx (B, T) by max_new_tokens tokens; returns a (B, T + n) int64 array.
 
         With ``use_cache`` the keys and values of past positions are reused (same tokens as
-        without it); without, the whole (cropped) prefix is re-read at every step.
+        without it); without, the whole (cropped) prefix is re-read at every step. ``fused``:
+        after the prompt, each token runs through one fused kernel call per block (NumPy
+        float models, at most FEW_ROWS sequences; otherwise the Tensor ops run).
         """
         was_training = self.training
         self.eval()
@@ -176,17 +183,19 @@ class GPT(nn.Module):
                 history["ids"] = np.asarray(new_ids)
             else:
                 history["ids"] = np.concatenate([history["ids"], np.asarray(new_ids)], axis=1)
-            if use_cache:
-                if cache is None:
-                    cache = [dict() for _ in self.transformer.h]
-                    new_ids = history["ids"][:, -block:]  # a long prompt: its last window
-                if cache[0].get("k") is not None and \
-                        cache[0]["k"].shape[2] + new_ids.shape[1] > block:
-                    cache = [dict() for _ in self.transformer.h]
-                    new_ids = history["ids"][:, -block:]  # slide: recompute the window
-                logits, _ = self(new_ids, caches=cache)
-            else:
+            if not use_cache:
                 logits, _ = self(history["ids"][:, -block:])
+                return logits.data[:, -1, :], None
+            if cache is None or _cached_length(cache) + new_ids.shape[1] > block:
+                # the prompt, or the window slides: (re)compute the last window's keys/values
+                cache = [dict() for _ in self.transformer.h]
+                logits, _ = self(history["ids"][:, -block:], caches=cache)
+                if fused and _FusedDecoding.usable(self, logits.data):
+                    cache = _FusedDecoding(self, cache)
+                return logits.data[:, -1, :], cache
+            if isinstance(cache, _FusedDecoding):
+                return cache.step(new_ids), cache
+            logits, _ = self(new_ids, caches=cache)
             return logits.data[:, -1, :], cache
 
         try:
@@ -213,3 +222,68 @@ class GPT(nn.Module):
         """Write a Hugging Face GPT-2 folder that transformers loads."""
         from .gpt2_hf import save_gpt2_folder
         return save_gpt2_folder(self, folder, tokenizer or getattr(self, "tokenizer", None))
+
+
+def _cached_length(cache):
+    """Positions held by a KV cache: a _FusedDecoding or the Tensor path's list of dicts."""
+    return cache.t if isinstance(cache, _FusedDecoding) else cache[0]["k"].shape[2]
+
+
+class _FusedDecoding:
+    """The KV cache and weights of the fused decoding step (kernels/gpt_decode.py).
+
+    Keys and values live in preallocated (B, H, S, D) arrays, one pair per block, S =
+    block_size; positions < t are filled (first from the Tensor forward over the prompt).
+    ``step`` runs one new token per sequence: embeddings, one gpt_block_decode call per
+    block, ln_f and the tied head, and returns the logits (B, V).
+    """
+
+    @staticmethod
+    def usable(model, logits):
+        return (type(logits) is np.ndarray and logits.dtype in (np.float32, np.float64)
+                and logits.shape[0] <= FEW_ROWS)
+
+    def __init__(self, model, caches):
+        cfg, tr = model.config, model.transformer
+        self.n_head, self.eps = cfg.n_head, cfg.layer_norm_epsilon
+        self.gelu = "tanh" if cfg.activation == "gelu_new" else "none"
+        self.wte, self.wpe = tr.wte.weight.data, tr.wpe.weight.data
+        dtype = self.wte.dtype
+        self.ln_f = _ln_params(tr.ln_f, dtype)
+        self.weights = [_block_weights(blk, dtype) for blk in tr.h]
+        B, H, self.t, D_ = caches[0]["k"].shape
+        self.k, self.v = [], []
+        for c in caches:
+            for name, store in (("k", self.k), ("v", self.v)):
+                buf = np.zeros((B, H, cfg.block_size, D_), dtype=dtype)
+                buf[:, :, :self.t] = c[name].data
+                store.append(buf)
+
+    def step(self, new_ids):
+        ids = F.check_ids(np.asarray(new_ids)[:, -1], self.wte.shape[0], "generate")   # (B,)
+        x = self.wte[ids] + self.wpe[self.t]                                   # (B, C)
+        for w, k, v in zip(self.weights, self.k, self.v):
+            gpt_block_decode(x, w, k, v, self.t, self.n_head, self.eps, self.gelu)
+        x = layer_norm_forward(x, *self.ln_f, eps=self.eps)[0]
+        self.t += 1
+        return _blas.matmul(x, self.wte.T)                                     # (B, V)
+
+
+def _ln_params(layer, dtype):
+    """A LayerNorm's (weight, bias) arrays: ones and zeros where it has none."""
+    c = layer.normalized_shape
+    return (layer.weight.data if layer.weight is not None else np.ones(c, dtype),
+            layer.bias.data if layer.bias is not None else np.zeros(c, dtype))
+
+
+def _linear_params(layer, dtype):
+    """A Linear's (weight (out, in), bias (out,)) arrays: zeros where it has no bias."""
+    return (layer.weight.data, layer.bias.data if layer.bias is not None else
+            np.zeros(layer.out_features, dtype))
+
+
+def _block_weights(blk, dtype):
+    return BlockWeights(*_ln_params(blk.ln_1, dtype), *_linear_params(blk.attn.c_attn, dtype),
+                        *_linear_params(blk.attn.c_proj, dtype), *_ln_params(blk.ln_2, dtype),
+                        *_linear_params(blk.mlp.c_fc, dtype),
+                        *_linear_params(blk.mlp.c_proj, dtype))
