@@ -83,6 +83,8 @@ def test_fused_decoding_rejects_bad_ids_and_falls_back_for_many_rows():
     model(np.array([[1, 2]]), caches=caches)
     with pytest.raises(IndexError, match="out of range"):
         _FusedDecoding(model, caches).step(np.array([[-1]]))
+    with pytest.raises(ValueError, match="one new token per sequence"):
+        _FusedDecoding(model, caches).step(np.array([[1, 2]]))
     prompt = np.arange(9 * 2).reshape(9, 2) % 11            # 9 rows > FEW_ROWS: Tensor ops
     np.testing.assert_array_equal(model.generate(prompt, 5, do_sample=False),
                                   model.generate(prompt, 5, do_sample=False, use_cache=False))

@@ -190,7 +190,7 @@ class GPT(nn.Module):
                 # the prompt, or the window slides: (re)compute the last window's keys/values
                 cache = [dict() for _ in self.transformer.h]
                 logits, _ = self(history["ids"][:, -block:], caches=cache)
-                if fused and _FusedDecoding.usable(self, logits.data):
+                if fused and _FusedDecoding.usable(logits.data):
                     cache = _FusedDecoding(self, cache)
                 return logits.data[:, -1, :], cache
             if isinstance(cache, _FusedDecoding):
@@ -239,7 +239,8 @@ class _FusedDecoding:
     """
 
     @staticmethod
-    def usable(model, logits):
+    def usable(logits):
+        """NumPy float logits of few sequences: what the numba decoding kernel runs on."""
         return (type(logits) is np.ndarray and logits.dtype in (np.float32, np.float64)
                 and logits.shape[0] <= FEW_ROWS)
 
@@ -260,7 +261,11 @@ class _FusedDecoding:
                 store.append(buf)
 
     def step(self, new_ids):
-        ids = F.check_ids(np.asarray(new_ids)[:, -1], self.wte.shape[0], "generate")   # (B,)
+        new_ids = np.asarray(new_ids)
+        if new_ids.ndim != 2 or new_ids.shape[1] != 1:
+            raise ValueError(f"the fused decoding step takes one new token per sequence, (B, "
+                             f"1), got shape {new_ids.shape}")
+        ids = F.check_ids(new_ids[:, 0], self.wte.shape[0], "generate")                # (B,)
         x = self.wte[ids] + self.wpe[self.t]                                   # (B, C)
         for w, k, v in zip(self.weights, self.k, self.v):
             gpt_block_decode(x, w, k, v, self.t, self.n_head, self.eps, self.gelu)
