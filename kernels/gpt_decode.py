@@ -66,13 +66,13 @@ def block_decode_ref(x, w, k_cache, v_cache, t, n_head, eps=1e-5, gelu="tanh"):
     """The step of the module docstring on x (B, C); returns x (updated in place)."""
     xp = get_array_module(x)
     B, C = x.shape
-    D_ = C // n_head
+    head_size = C // n_head
     h = layer_norm_forward_ref(x, w.ln1_w, w.ln1_b, eps)[0]                 # (B, C)
     qkv = h @ w.attn_w.T + w.attn_b                                         # (B, 3C)
-    q, k, v = qkv.reshape(B, 3, n_head, D_).transpose(1, 0, 2, 3)           # 3 x (B, H, D)
+    q, k, v = qkv.reshape(B, 3, n_head, head_size).transpose(1, 0, 2, 3)           # 3 x (B, H, D)
     k_cache[:, :, t], v_cache[:, :, t] = k, v
     keys, values = k_cache[:, :, :t + 1], v_cache[:, :, :t + 1]             # (B, H, t+1, D)
-    a = softmax_ref(xp.einsum("bhd,bhsd->bhs", q, keys) / math.sqrt(D_))    # (B, H, t+1)
+    a = softmax_ref(xp.einsum("bhd,bhsd->bhs", q, keys) / math.sqrt(head_size))    # (B, H, t+1)
     y = xp.einsum("bhs,bhsd->bhd", a, values).reshape(B, C)                 # (B, C)
     x += y @ w.proj_w.T + w.proj_b
     h = layer_norm_forward_ref(x, w.ln2_w, w.ln2_b, eps)[0]
@@ -144,7 +144,7 @@ def _gelu_rows(u, exact):
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _block_decode_cpu(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu):
     B, C = x.shape
-    D_ = C // n_head
+    head_size = C // n_head
     h = np.empty_like(x)                                         # LN output, then products
     mean, rstd = np.empty(B, x.dtype), np.empty(B, x.dtype)
     _ln_fwd_cpu(0, B, 1, x, w.ln1_w, w.ln1_b, True, True, eps, h, mean, rstd)
@@ -152,14 +152,14 @@ def _block_decode_cpu(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu):
     _linear_rows(h, w.attn_w, w.attn_b, qkv)                     # [q | k | v] (B, 3C)
     y = np.empty_like(x)                                         # heads side by side (B, C)
     s = np.empty(t + 1, x.dtype)
-    scale = as_type_of(eps, 1.0 / math.sqrt(D_))
+    scale = as_type_of(eps, 1.0 / math.sqrt(head_size))
     for b in range(B):
         for hd in range(n_head):
-            lo = hd * D_
-            k_cache[b, hd, t] = qkv[b, C + lo:C + lo + D_]
-            v_cache[b, hd, t] = qkv[b, 2 * C + lo:2 * C + lo + D_]
-            _attend(qkv[b, lo:lo + D_], k_cache[b, hd], v_cache[b, hd], t + 1, scale,
-                    y[b, lo:lo + D_], s)
+            lo = hd * head_size
+            k_cache[b, hd, t] = qkv[b, C + lo:C + lo + head_size]
+            v_cache[b, hd, t] = qkv[b, 2 * C + lo:2 * C + lo + head_size]
+            _attend(qkv[b, lo:lo + head_size], k_cache[b, hd], v_cache[b, hd], t + 1, scale,
+                    y[b, lo:lo + head_size], s)
     _linear_rows(y, w.proj_w, w.proj_b, h)
     x += h                                                       # first residual
     _ln_fwd_cpu(0, B, 1, x, w.ln2_w, w.ln2_b, True, True, eps, h, mean, rstd)

@@ -252,11 +252,11 @@ class _FusedDecoding:
         dtype = self.wte.dtype
         self.ln_f = _ln_params(tr.ln_f, dtype)
         self.weights = [_block_weights(blk, dtype) for blk in tr.h]
-        B, H, self.t, D_ = caches[0]["k"].shape
+        B, H, self.t, head_size = caches[0]["k"].shape
         self.k, self.v = [], []
         for c in caches:
             for name, store in (("k", self.k), ("v", self.v)):
-                buf = np.zeros((B, H, cfg.block_size, D_), dtype=dtype)
+                buf = np.zeros((B, H, cfg.block_size, head_size), dtype=dtype)
                 buf[:, :, :self.t] = c[name].data
                 store.append(buf)
 
