@@ -22,6 +22,8 @@ import numpy as np
 
 from tinygrad_llm import backend
 
+from . import _buffer_pool
+
 IMPLS = ("auto", "ref", "cpu", "cuda")
 ENV_VAR = "TINYGRAD_LLM_KERNELS"
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -143,10 +145,22 @@ def check_shape(name, a, shape):
         raise ValueError(f"{name} has shape {tuple(a.shape)}, expected {tuple(shape)}")
 
 
+def empty(shape, dtype, xp=np):
+    """An uninitialized array for a kernel's output; large NumPy ones come from the buffer
+    pool (kernels/_buffer_pool.py), so that writing them does not page-fault every training step."""
+    if xp is not np:
+        return xp.empty(shape, dtype=dtype)
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < _buffer_pool.MIN_BYTES:
+        return np.empty(shape, dtype)
+    return _buffer_pool.take(nbytes).view(dtype).reshape(shape)
+
+
 def prepare_out(out, name, shape, dtype, xp):
     """Return ``out`` checked against (shape, dtype), or a fresh array. Kernels overwrite it."""
     if out is None:
-        return xp.empty(shape, dtype=dtype)
+        return empty(shape, dtype, xp)
     check_shape(name, out, shape)
     if out.dtype != dtype:
         raise TypeError(f"{name} has dtype {out.dtype}, expected {dtype}")
@@ -179,7 +193,7 @@ def empty_apart(shape, dtype, inputs, outputs=()):
     n = math.prod(shape)
     if n * dtype.itemsize < _MIN_APART_BYTES:
         return np.empty(shape, dtype)
-    raw = np.empty(n * dtype.itemsize + _PAGE, np.uint8)
+    raw = _buffer_pool.take(n * dtype.itemsize + _PAGE)
     taken = [a.ctypes.data % _PAGE for a in (*inputs, *outputs) if a is not None]
     start = raw.ctypes.data % _PAGE
     for step in range(_PAGE // 64):

@@ -24,6 +24,10 @@ Grad mode is the one global switch: ``with no_grad(): ...`` records no graph.
 """
 import functools
 
+import numpy as np
+
+from .kernels._dispatch import empty
+
 _grad_enabled = True
 
 
@@ -244,9 +248,18 @@ def _accumulate_leaf(leaf, g):
     if leaf.grad is None:
         # Copy: backward functions may return the very array they received (add, reshape), and
         # a leaf's .grad must never alias another gradient that someone may change in place.
-        leaf.grad = Tensor._wrap(g.astype(leaf.data.dtype, copy=True))
+        leaf.grad = Tensor._wrap(_fresh_copy(g, leaf.data.dtype))
     else:
         leaf.grad.data = leaf.grad.data + g
+
+
+def _fresh_copy(g, dtype):
+    """A copy of g in dtype; large NumPy ones in memory from the kernels' buffer pool."""
+    if type(g) is not np.ndarray:
+        return g.astype(dtype, copy=True)
+    out = empty(g.shape, dtype)
+    np.copyto(out, g, casting="unsafe")
+    return out
 
 
 # tensor.py imports this module, and Function.apply needs the Tensor class. The package

@@ -47,7 +47,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels import _blas
 from ..kernels._blas import single_threaded_blas
-from ..kernels._dispatch import choose_impl
+from ..kernels._dispatch import choose_impl, empty
 from .activation import sigmoid, tanh
 from .indexing import chunk, stack
 from .lstm_kernels import (_backward_loop_cpu, _backward_loop_ref, _forward_loop_cpu,
@@ -108,9 +108,9 @@ class LSTMLayer(Function):
             bias = b_ih + b_hh                              # (4H,) added inside the step kernel
         else:
             bias = xp.zeros(G, dtype=x.dtype)
-        buf = xp.empty((T + 2, B, H), dtype=x.dtype)        # h_0, h_1 .. h_T, c_T
-        cs = xp.empty((T + 1, B, H), dtype=x.dtype)         # c_0 .. c_T
-        tanh_c = xp.empty((T, B, H), dtype=x.dtype)
+        buf = empty((T + 2, B, H), x.dtype, xp)            # h_0, h_1 .. h_T, c_T
+        cs = empty((T + 1, B, H), x.dtype, xp)             # c_0 .. c_T
+        tanh_c = empty((T, B, H), x.dtype, xp)
         buf[0], cs[0] = h0, c0
         if not self.cpu:
             _forward_loop_ref(gates, w_hh.T, bias, buf, cs, tanh_c)
@@ -130,7 +130,7 @@ class LSTMLayer(Function):
         T, B, G = acts.shape
         H, n_in, n = G // 4, x2.shape[1], self.threads
         grad = xp.ascontiguousarray(grad)                   # (T + 1, B, H)
-        da = xp.empty((T, B, G), dtype=acts.dtype)         # dL/da_t for every step
+        da = empty((T, B, G), acts.dtype, xp)              # dL/da_t for every step
         dc = grad[T].copy()                                 # dL/dc_T, then dL/dc_0
         dh0 = xp.empty((B, H), dtype=acts.dtype)            # dL/dh_0
         db_parts = xp.zeros((n, G), dtype=acts.dtype)       # bias gradient per batch chunk

@@ -1,0 +1,112 @@
+"""Reused memory for the kernels' large NumPy outputs: a small CPU caching allocator.
+
+Why: a fresh NumPy array of more than a few hundred KB comes either from a new ``mmap`` or
+from heap memory that glibc has just given back to the kernel, so the first write to each of
+its pages is a page fault. A training step allocates the same large shapes every step (gates,
+activations, logits, their gradients), and on the development machine that cost ~2,600 faults
+and 15 ms of system time per LSTM classifier step, ~5,000 faults per GPT step
+(benchmarks/README.md). The kernels therefore take their large outputs from this pool, which
+keeps every buffer it has handed out and hands it out again once nobody uses it any more.
+
+"Nobody uses it" is CPython's reference count: a buffer is free when the only reference left is
+the pool's own list entry. Every array made from a
+pooled buffer (the view the caller gets, any reshape or slice of it, a Tensor holding one of
+those) keeps the buffer alive through its ``.base`` chain, so a buffer in use is never handed
+out twice. (Raw addresses taken with ``.ctypes.data`` and kept after the array is gone are not
+protected, as with any freed memory.)
+
+    take(nbytes)   a uint8 buffer of exactly nbytes: a free pooled one, or a new one (pooled)
+    clear()        drop every pooled buffer (the memory goes back to the allocator)
+    set_enabled(b) switch pooling on or off (off: ``take`` is np.empty), returns the old state
+
+Only buffers of at least MIN_BYTES are pooled (smaller ones come from the heap without
+faults), at most PER_SIZE of one byte size. A size that no ``take`` has asked for during the
+last WINDOW takes is dropped (a training step takes each of its sizes every step; a size used
+once, such as a longer prompt, goes soon), and so are the least recently used sizes while the
+pool holds more than MAX_BYTES. A lock makes ``take`` safe to call from several threads (the
+kernels' own worker threads never allocate, but a user's threads may run ops).
+"""
+import sys
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+MIN_BYTES = 1 << 18          # 256 KiB
+PER_SIZE = 16                # buffers of one size (a step keeps many same-shaped activations)
+WINDOW = 4096                # takes after which an unused size is dropped
+MAX_BYTES = 1 << 30          # 1 GiB pooled at most
+
+_buffers = OrderedDict()     # nbytes -> [uint8 arrays], least recently used size first
+_last_take = {}              # nbytes -> value of _takes when that size was last asked for
+_takes = 0
+_total = 0
+_enabled = True
+_lock = threading.Lock()
+# sys.getrefcount of an object referenced only by a list entry, measured the way take() asks
+# (CPython versions differ in the temporary references a call adds).
+_probe = [object()]
+_FREE = sys.getrefcount(_probe[0])
+del _probe
+
+
+def take(nbytes):
+    """A C-contiguous uint8 array of ``nbytes`` bytes, contents undefined."""
+    if not _enabled or nbytes < MIN_BYTES:
+        return np.empty(nbytes, np.uint8)
+    with _lock:
+        return _take_locked(nbytes)
+
+
+def _take_locked(nbytes):
+    global _takes, _total
+    _takes += 1
+    _last_take[nbytes] = _takes
+    same = _buffers.get(nbytes)
+    if same is not None:
+        _buffers.move_to_end(nbytes)
+        _evict()
+        for i in range(len(same)):
+            if sys.getrefcount(same[i]) == _FREE:  # only the list entry holds it
+                return same[i]
+    buf = np.empty(nbytes, np.uint8)
+    if same is None or len(same) < PER_SIZE:       # else all in use: an unpooled one
+        _buffers.setdefault(nbytes, []).append(buf)
+        _total += nbytes
+    _evict()
+    return buf
+
+
+def _evict():
+    """Drop the least recently used sizes: idle for WINDOW takes, or beyond MAX_BYTES."""
+    global _total
+    while _buffers:
+        oldest = next(iter(_buffers))
+        if _last_take[oldest] > _takes - WINDOW and _total <= MAX_BYTES:
+            break
+        dropped = _buffers.pop(oldest)
+        del _last_take[oldest]
+        _total -= oldest * len(dropped)
+
+
+def clear():
+    """Forget every pooled buffer (arrays still in use stay valid: they hold their memory)."""
+    global _total
+    with _lock:
+        _buffers.clear()
+        _last_take.clear()
+        _total = 0
+
+
+def set_enabled(enabled):
+    """Turn pooling on or off; returns the previous setting. Off also clears the pool."""
+    global _enabled
+    previous, _enabled = _enabled, bool(enabled)
+    if not _enabled:
+        clear()
+    return previous
+
+
+def pooled_bytes():
+    """Bytes held by the pool (in use or free)."""
+    return _total
