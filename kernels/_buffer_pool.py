@@ -26,6 +26,7 @@ once, such as a longer prompt, goes soon), and so are the least recently used si
 pool holds more than MAX_BYTES. A lock makes ``take`` safe to call from several threads (the
 kernels' own worker threads never allocate, but a user's threads may run ops).
 """
+import mmap
 import sys
 import threading
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from collections import OrderedDict
 import numpy as np
 
 MIN_BYTES = 1 << 18          # 256 KiB
+HUGE_BYTES = 1 << 22         # from 4 MiB on, ask for transparent huge pages (as NumPy does)
 PER_SIZE = 16                # buffers of one size (a step keeps many same-shaped activations)
 WINDOW = 4096                # takes after which an unused size is dropped
 MAX_BYTES = 1 << 30          # 1 GiB pooled at most
@@ -69,12 +71,23 @@ def _take_locked(nbytes):
         for i in range(len(same)):
             if sys.getrefcount(same[i]) == _FREE:  # only the list entry holds it
                 return same[i]
-    buf = np.empty(nbytes, np.uint8)
-    if same is None or len(same) < PER_SIZE:       # else all in use: an unpooled one
-        _buffers.setdefault(nbytes, []).append(buf)
-        _total += nbytes
+    if same is not None and len(same) >= PER_SIZE:
+        return np.empty(nbytes, np.uint8)          # all in use: an unpooled one
+    buf = _new_buffer(nbytes)
+    _buffers.setdefault(nbytes, []).append(buf)
+    _total += nbytes
     _evict()
     return buf
+
+
+def _new_buffer(nbytes):
+    """A buffer in a mapping of its own. Pooled buffers live long; inside glibc's heap they
+    would pin it and fragment it (RSS crept up by ~70 MiB over 1,000 GPT steps that way, and
+    stayed flat with separate mappings)."""
+    region = mmap.mmap(-1, nbytes)
+    if nbytes >= HUGE_BYTES and hasattr(mmap, "MADV_HUGEPAGE"):
+        region.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(region, np.uint8)
 
 
 def _evict():
