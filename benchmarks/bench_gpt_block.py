@@ -83,13 +83,18 @@ calling thread plus 44 ms waiting for the second thread's half; attention bwd 28
 AdamW 15, GELU 13 + 6, cross-entropy fwd 8 + bwd 11 (+ 15 ms waiting: the worker's half of
 the fresh 64 MB dlogits page-faults), LayerNorm 7; ~80 ms outside the kernels (Python, NumPy
 adds and reductions, copies of leaf gradients). Splitting the GEMMs into 8 blocks taken
-dynamically by the threads was 5 % slower (A/B). Page faults: both frameworks allocate their
-64 MB logits and gradients afresh each step (glibc maps allocations > 32 MB and unmaps them on
-free). With MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647 in the
-environment the faults disappear (5,000 -> 4 per step, system time 60 -> 8 ms) and our step
-gets ~8 % faster, but torch gets ~20 % faster (880 -> 700 ms), so the ratio moves from
-0.85-0.90 to 0.98: the table is for the default environment; a fused, chunked
-linear + cross-entropy (no 64 MB logits at all) is the next lead.
+dynamically by the threads was 5 % slower (A/B); a chunked, fused linear + cross-entropy for
+the tied head (Liger-style: logits, loss and both gradients per 256 or 512 rows, no 64 MB
+logits) was 4-6 % slower (A/B): its smaller GEMMs lose more than the memory traffic it saves.
+Page faults: the step allocated ~5,000 pages afresh (glibc maps large blocks and returns freed
+heap to the kernel). kernels/_buffer_pool.py now hands the kernels' large outputs, the LSTM and
+embedding buffers and the leaf-gradient copies out of reused memory: 5,900 -> 410 faults per
+step and 0.91-0.95x the step time (A/B in one process, pool on vs off). Caveat: torch's CPU
+allocator has no such cache, and its step page-faults more than ours did. Raising glibc's
+MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647 removes the faults of both
+frameworks; torch's step then gets ~20 % faster (880 -> 700 ms), and with that environment for
+both, ours was 0.91x torch (736.7 vs 806.2 ms, one run) against 0.76-0.82x in the default
+environment that the table uses.
 Measured on a shared 2-core VM whose speed drifts from minute to minute (torch's own step time
 moved between 760 and 1100 ms over this session): both run interleaved in one process, step by
 step, and only the ratio of the same run means anything; re-run and compare."""
