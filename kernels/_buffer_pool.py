@@ -9,21 +9,21 @@ and 15 ms of system time per LSTM classifier step, ~5,000 faults per GPT step
 keeps every buffer it has handed out and hands it out again once nobody uses it any more.
 
 "Nobody uses it" is CPython's reference count: a buffer is free when the only reference left is
-the pool's own list entry. Every array made from a
-pooled buffer (the view the caller gets, any reshape or slice of it, a Tensor holding one of
-those) keeps the buffer alive through its ``.base`` chain, so a buffer in use is never handed
-out twice. (Raw addresses taken with ``.ctypes.data`` and kept after the array is gone are not
+the pool's own list entry. Every array made from a pooled buffer (the view the caller gets, any
+reshape or slice of it, a Tensor holding one of those) keeps the buffer alive through its
+``.base`` chain, so a buffer in use is never handed out twice. (Raw addresses taken with ``.ctypes.data`` and kept after the array is gone are not
 protected, as with any freed memory.)
 
     take(nbytes)   a uint8 buffer of exactly nbytes: a free pooled one, or a new one (pooled)
-    clear()        drop every pooled buffer (the memory goes back to the allocator)
+    clear()        drop every pooled buffer (its memory is unmapped once no array uses it)
     set_enabled(b) switch pooling on or off (off: ``take`` is np.empty), returns the old state
 
 Only buffers of at least MIN_BYTES are pooled (smaller ones come from the heap without
 faults), at most PER_SIZE of one byte size. A size that no ``take`` has asked for during the
 last WINDOW takes is dropped (a training step takes each of its sizes every step; a size used
 once, such as a longer prompt, goes soon), and so are the least recently used sizes while the
-pool holds more than MAX_BYTES. A lock makes ``take`` safe to call from several threads (the
+pool holds more than MAX_BYTES. Each pooled buffer is a mapping of its own (``mmap``), so that
+long-lived buffers never pin and fragment glibc's heap. A lock makes ``take`` safe to call from several threads (the
 kernels' own worker threads never allocate, but a user's threads may run ops).
 """
 import mmap
