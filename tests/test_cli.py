@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40 + "\n") * 3
 
 
@@ -29,3 +31,16 @@ def test_train_generate_evaluate(tmp_path):
     ev = run("evaluate", "--checkpoint", ckpt, "--data", str(data), "--batches", "3")
     loss = float(ev.split()[2])
     assert loss < 1.0
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    from tinygrad_llm import backend
+    if backend.gpu_available():
+        pytest.skip("a CUDA GPU is available: --device cuda is the real path there")
+    out = subprocess.run([sys.executable, "-m", "tinygrad_llm.cli", "train", "--steps", "1",
+                          "--out", str(tmp_path / "run"), "--device", "cuda"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "CuPy with a CUDA GPU is not available" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "run").exists()      # nothing was written

@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 
+from . import backend
+
 
 def _load_corpus(args):
     from .data import default_corpus, load_text
@@ -231,7 +233,13 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "device", "cpu") != "cpu":
+        try:
+            backend.check_device(args.device)     # before any data or model work
+        except RuntimeError as e:
+            parser.error(str(e))                  # the message and exit status 2
     result = args.func(args)
     return result if isinstance(result, int) else 0
 
