@@ -21,6 +21,9 @@ setup(
         # numba 0.68 and numba-cuda need numpy < 2.5 (np.row_stack was removed in 2.5).
         "numpy>=1.24,<2.5",
         "numba>=0.59",
+        # numba's np.dot inside @njit calls SciPy's BLAS: kernels/_cblas.py's fallback when
+        # NumPy's own BLAS symbols are not found
+        "scipy>=1.8",
         "safetensors>=0.4",
         "tqdm>=4.60",
         "matplotlib>=3.5",
