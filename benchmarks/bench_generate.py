@@ -229,8 +229,9 @@ def main(argv=None):
         harness.update_readme(
             title,
             f"Greedy decoding, batch 1, {args.threads} threads; all implementations produce the "
-            f"same tokens (checked before timing). Target (issue 6): small case with the KV cache >= "
-            f"1.5x the hand-written torch GPT with its KV cache; ratios are to that loop.\n\n"
+            f"same tokens (checked before timing). Target (issue 6): small case with the KV "
+            f"cache >= 1.5x the hand-written torch GPT with its KV cache; ratios are to that "
+            f"loop.\n\n"
             + harness.machine_markdown(payload["machine"]) + "\n\n" + "\n\n".join(sections)
             + "\n\n" + NOTES)
 

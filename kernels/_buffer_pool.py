@@ -11,8 +11,8 @@ keeps every buffer it has handed out and hands it out again once nobody uses it 
 "Nobody uses it" is CPython's reference count: a buffer is free when the only reference left is
 the pool's own list entry. Every array made from a pooled buffer (the view the caller gets, any
 reshape or slice of it, a Tensor holding one of those) keeps the buffer alive through its
-``.base`` chain, so a buffer in use is never handed out twice. (Raw addresses taken with ``.ctypes.data`` and kept after the array is gone are not
-protected, as with any freed memory.)
+``.base`` chain, so a buffer in use is never handed out twice. (Raw addresses taken with
+``.ctypes.data`` and kept after the array is gone are not protected, as with any freed memory.)
 
     take(nbytes)   a uint8 buffer of exactly nbytes: a free pooled one, or a new one (pooled)
     clear()        drop every pooled buffer (its memory is unmapped once no array uses it)
@@ -23,8 +23,9 @@ faults), at most PER_SIZE of one byte size. A size that no ``take`` has asked fo
 last WINDOW takes is dropped (a training step takes each of its sizes every step; a size used
 once, such as a longer prompt, goes soon), and so are the least recently used sizes while the
 pool holds more than MAX_BYTES. Each pooled buffer is a mapping of its own (``mmap``), so that
-long-lived buffers never pin and fragment glibc's heap. A lock makes ``take`` safe to call from several threads (the
-kernels' own worker threads never allocate, but a user's threads may run ops).
+long-lived buffers never pin and fragment glibc's heap. A lock makes ``take`` safe to call from
+several threads (the kernels' own worker threads never allocate, but a user's threads may run
+ops).
 """
 import mmap
 import sys
@@ -64,18 +65,19 @@ def _take_locked(nbytes):
     global _takes, _total
     _takes += 1
     _last_take[nbytes] = _takes
-    same = _buffers.get(nbytes)
-    if same is not None:
-        _buffers.move_to_end(nbytes)
-        _evict()
-        for i in range(len(same)):
-            if sys.getrefcount(same[i]) == _FREE:  # only the list entry holds it
-                return same[i]
-    if same is not None and len(same) >= PER_SIZE:
-        return np.empty(nbytes, np.uint8)          # all in use: an unpooled one
-    buf = _new_buffer(nbytes)
-    _buffers.setdefault(nbytes, []).append(buf)
-    _total += nbytes
+    same = _buffers.setdefault(nbytes, [])
+    _buffers.move_to_end(nbytes)
+    for i in range(len(same)):
+        if sys.getrefcount(same[i]) == _FREE:      # only the list entry holds it
+            buf = same[i]
+            break
+    else:
+        if len(same) < PER_SIZE:
+            buf = _new_buffer(nbytes)
+            same.append(buf)
+            _total += nbytes
+        else:
+            buf = np.empty(nbytes, np.uint8)      # all in use: an unpooled one
     _evict()
     return buf
 

@@ -69,10 +69,11 @@ def block_decode_ref(x, w, k_cache, v_cache, t, n_head, eps=1e-5, gelu="tanh"):
     head_size = C // n_head
     h = layer_norm_forward_ref(x, w.ln1_w, w.ln1_b, eps)[0]                 # (B, C)
     qkv = h @ w.attn_w.T + w.attn_b                                         # (B, 3C)
-    q, k, v = qkv.reshape(B, 3, n_head, head_size).transpose(1, 0, 2, 3)           # 3 x (B, H, D)
+    q, k, v = qkv.reshape(B, 3, n_head, head_size).transpose(1, 0, 2, 3)   # 3 x (B, H, D)
     k_cache[:, :, t], v_cache[:, :, t] = k, v
     keys, values = k_cache[:, :, :t + 1], v_cache[:, :, :t + 1]             # (B, H, t+1, D)
-    a = softmax_ref(xp.einsum("bhd,bhsd->bhs", q, keys) / math.sqrt(head_size))    # (B, H, t+1)
+    scores = xp.einsum("bhd,bhsd->bhs", q, keys) / math.sqrt(head_size)    # (B, H, t+1)
+    a = softmax_ref(scores)
     y = xp.einsum("bhs,bhsd->bhd", a, values).reshape(B, C)                 # (B, C)
     x += y @ w.proj_w.T + w.proj_b
     h = layer_norm_forward_ref(x, w.ln2_w, w.ln2_b, eps)[0]
