@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinygrad_llm as tg
+import tinygrad_llm.nn  # noqa: F401  (tg.nn)
 from tinygrad_llm.autograd import Function
 
 
@@ -304,3 +305,23 @@ def test_sqrt_at_zero_is_infinite_and_where_leaks_nan_as_documented():
         g = grad_of(lambda x: tg.where(x > 0, x.log(), tg.tensor(0.0, dtype="float64")),
                     [0.0])
     assert np.isnan(g[0])
+
+
+def test_post_accumulate_grad_hook_sees_the_whole_gradient_once():
+    # p is used twice: the hook must run once, after both contributions are summed
+    p = tg.nn.Parameter(tg.tensor([1.0, 2.0]))
+    seen = []
+    handle = p.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.numpy().copy()))
+    ((p * p).sum() + p.sum()).backward()
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], [3.0, 5.0])
+    handle.remove()
+    p.sum().backward()
+    assert len(seen) == 1
+    np.testing.assert_array_equal(p.grad.numpy(), [4.0, 6.0])
+
+
+def test_post_accumulate_grad_hook_refused_on_non_leaf():
+    x = tg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda t: None)

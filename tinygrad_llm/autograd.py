@@ -196,50 +196,81 @@ def backward(root, grad, retain_graph=False):
     """Accumulate d(root)/d(leaf) * grad into the ``.grad`` of every leaf that requires grad.
 
     ``grad`` is an array shaped like ``root``. Gradients of a tensor used several times are
-    summed (the multivariate chain rule). Leaves get a fresh ``.grad`` Tensor or have the new
-    gradient added to the existing one. Unless ``retain_graph``, every node's saved arrays are
-    released as soon as the node has been processed, so memory is freed during the walk.
+    summed (the multivariate chain rule). A leaf's contributions are summed first and added to
+    its ``.grad`` once, when its last contribution has arrived; then its post-accumulate hooks
+    run (data-parallel training starts averaging that gradient there). Unless
+    ``retain_graph``, every node's saved arrays are released as soon as the node has been
+    processed, so memory is freed during the walk.
     """
     root_ctx = root._ctx
     if root_ctx is None:  # a leaf: its gradient is the seed itself
         _accumulate_leaf(root, grad)
         return
     order = _topological_order(root_ctx)
+    pending = _count_leaf_edges(order)      # id(leaf) -> contributions still to come
+    leaf_grads = {}                         # id(leaf) -> sum of the contributions so far
     grads = {id(root_ctx): grad}
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        if g is None:  # no path from this node to the root carries a gradient
-            continue
-        if node._freed:
+        if g is not None and node._freed:
             raise RuntimeError(
                 "Trying to backward through the graph a second time (or directly access saved "
                 "tensors after they have already been freed). Saved intermediate values of the "
                 "graph are freed when you call .backward(). Specify retain_graph=True if you "
                 "need to backward through the graph a second time.")
-        if node.retained_output is not None:
-            node.retained_output.grad = Tensor._wrap(g)
-        if node._version_checks:
-            _check_versions(node)
-        input_grads = node.backward(g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
+        if g is None:  # no path from this node to the root carries a gradient
+            input_grads = (None,) * len(node.parents)
+        else:
+            if node.retained_output is not None:
+                node.retained_output.grad = Tensor._wrap(g)
+            if node._version_checks:
+                _check_versions(node)
+            input_grads = node.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
         for parent, g_in, needed in zip(node.parents, input_grads, node.needs_input_grad):
-            if not needed or g_in is None:
+            if not needed:
                 continue
-            if g_in.shape != parent.data.shape:
+            if g_in is not None and g_in.shape != parent.data.shape:
                 raise RuntimeError(
                     f"internal error: {node} returned a gradient of shape {g_in.shape} for an "
                     f"input of shape {parent.data.shape}")
             if parent._ctx is None:
-                _accumulate_leaf(parent, g_in)
-            else:
+                _leaf_contribution(parent, g_in, pending, leaf_grads)
+            elif g_in is not None:
                 key = id(parent._ctx)
                 if key in grads:
                     grads[key] = grads[key] + g_in  # new array: g_in may alias another grad
                 else:
                     grads[key] = g_in
-        if not retain_graph:
+        if g is not None and not retain_graph:
             node.release()
+
+
+def _count_leaf_edges(order):
+    """id(leaf) -> how many graph edges lead into that leaf (one per use of it in an op)."""
+    counts = {}
+    for node in order:
+        for parent, needed in zip(node.parents, node.needs_input_grad):
+            if needed and parent._ctx is None:
+                key = id(parent)
+                counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _leaf_contribution(leaf, g_in, pending, leaf_grads):
+    """Add one edge's gradient to the leaf's running sum; accumulate it when it is complete."""
+    key = id(leaf)
+    if g_in is not None:
+        if key in leaf_grads:
+            leaf_grads[key] = leaf_grads[key] + g_in
+        else:
+            leaf_grads[key] = g_in
+    pending[key] -= 1
+    if pending[key] == 0:
+        total = leaf_grads.pop(key, None)
+        if total is not None:
+            _accumulate_leaf(leaf, total)
 
 
 def _accumulate_leaf(leaf, g):
@@ -251,6 +282,9 @@ def _accumulate_leaf(leaf, g):
         leaf.grad = Tensor._wrap(_fresh_copy(g, leaf.data.dtype))
     else:
         leaf.grad.data = leaf.grad.data + g
+    if leaf._grad_hooks:
+        for hook in tuple(leaf._grad_hooks):
+            hook(leaf)
 
 
 def _fresh_copy(g, dtype):

@@ -46,14 +46,27 @@ def _to_array(data, dtype, device):
     return xp.asarray(arr)
 
 
+class _HookHandle:
+    """What register_post_accumulate_grad_hook returns: ``remove()`` unregisters the hook."""
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
 class Tensor(OpMethods):
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_grad_hooks",
+                 "__weakref__")
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = _to_array(data, dtype, device)
         self.grad = None
         self._ctx = None
         self._version = [0]
+        self._grad_hooks = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -68,6 +81,7 @@ class Tensor(OpMethods):
         t.grad = None
         t._ctx = ctx
         t._version = [0]
+        t._grad_hooks = None
         t.requires_grad = ctx is not None
         return t
 
@@ -162,6 +176,21 @@ class Tensor(OpMethods):
                     f"Mismatch in shape: gradient has a shape of {tuple(g.shape)} and output "
                     f"has a shape of {tuple(self.shape)}")
         autograd.backward(self, g, retain_graph=retain_graph)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` each time backward() has added a gradient into this leaf's .grad.
+
+        Data-parallel training uses it to start averaging a parameter's gradient across
+        processes while the rest of the backward pass still runs. Returns a handle whose
+        ``remove()`` unregisters the hook.
+        """
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        if self._grad_hooks is None:
+            self._grad_hooks = []
+        self._grad_hooks.append(hook)
+        return _HookHandle(self._grad_hooks, hook)
 
     def retain_grad(self):
         """Keep this non-leaf tensor's gradient in .grad after backward()."""
