@@ -10,7 +10,11 @@ Rules, in order:
 2. ``impl="auto"`` and the environment variable ``TINYGRAD_LLM_KERNELS=ref`` (read at each
    call): the NumPy/CuPy reference. (Other accepted values: "" or "auto", which change nothing.)
 3. ``impl="auto"``: by array type. NumPy -> "cpu" (numba ``@njit``), or "ref" without numba;
-   CuPy -> "cuda" (numba ``@cuda.jit``), or "ref" (CuPy) without numba.cuda.
+   CuPy -> "cuda" (numba ``@cuda.jit``). If numba-cuda cannot build and launch a kernel on this
+   GPU (not installed, no NVVM/libdevice for this CUDA, a driver mismatch), CuPy arrays raise a
+   RuntimeError that says why, never a silent switch to the slower reference: set
+   ``TINYGRAD_LLM_KERNELS=ref`` to choose the CuPy reference knowingly. The check compiles and
+   launches a one-thread kernel once per process (``cuda_kernels_status``); its answer is cached.
 
 Arrays that are ``None`` (optional inputs) are skipped. Mixing NumPy and CuPy arrays is an
 error that names both.
@@ -63,6 +67,60 @@ def numba_cuda_usable():
         return False
 
 
+_cuda_status = None     # (ok, reason) of the one probe per process; see cuda_kernels_status
+
+
+def _probe_cuda_kernels():
+    """Build and launch a one-thread @cuda.jit kernel on a CuPy array: (ok, reason)."""
+    if _numba_cuda is None:
+        return False, "numba.cuda does not import (is numba-cuda installed for this numba?)"
+    try:
+        if not _numba_cuda.is_available():
+            return False, ("numba.cuda.is_available() is False: no CUDA driver, or numba-cuda "
+                           "finds no NVVM/libdevice for this CUDA version")
+        import warnings
+
+        import cupy
+
+        def add_one(a):
+            a[0] += 1.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")         # a 1-thread grid is reported as wasteful
+            kernel = _numba_cuda.jit(add_one)
+            a = cupy.zeros(1, dtype=np.float32)
+            kernel[1, 1](a)
+            got = float(a[0])
+        if got != 1.0:
+            return False, f"a probe kernel ran but wrote {got} instead of 1.0"
+    except Exception as e:  # compile (NVVM, ptxas), link or launch errors: report, don't hide
+        return False, f"{type(e).__name__}: {e}"
+    return True, ""
+
+
+def cuda_kernels_status():
+    """(ok, reason): whether the numba CUDA kernels can run on CuPy arrays here. Probed once per
+    process by compiling and launching a one-thread kernel; ``reason`` says what failed."""
+    global _cuda_status
+    if _cuda_status is None:
+        _cuda_status = _probe_cuda_kernels()
+    return _cuda_status
+
+
+def cuda_unusable_error(reason):
+    """The error raised when CuPy arrays reach a kernel but numba-cuda cannot run here."""
+    return RuntimeError(
+        f"the numba CUDA kernels cannot run on this GPU ({reason}). Install numba-cuda for your "
+        f"CUDA major version (pip install 'tinygrad_llm[gpu-cuda13]' or '[gpu-cuda12]', see "
+        f"docs/GPU.md), or set {ENV_VAR}=ref to run the CuPy reference implementations instead")
+
+
+def _cuda_or_raise():
+    ok, reason = cuda_kernels_status()
+    if not ok:
+        raise cuda_unusable_error(reason)
+    return "cuda"
+
+
 def cuda_threads_per_block(n_max=256):
     """Threads per block for the row kernels: a power of two; small under the simulator,
     which runs one OS thread per CUDA thread."""
@@ -101,7 +159,7 @@ def choose_impl(*arrays, impl="auto"):
         if env not in ("", "auto"):
             raise ValueError(f"environment variable {ENV_VAR}={env!r}: expected 'ref' or 'auto'")
         if kind == "cupy":
-            return "cuda" if numba_cuda_usable() else "ref"
+            return _cuda_or_raise()
         return "cpu" if _HAVE_NUMBA else "ref"
     if impl == "ref":
         return "ref"
@@ -120,7 +178,7 @@ def choose_impl(*arrays, impl="auto"):
             "NumPy arrays in numba's simulator")
     if not numba_cuda_usable():
         raise RuntimeError("impl='cuda' needs numba.cuda with a CUDA GPU (or the simulator)")
-    return "cuda"
+    return _cuda_or_raise() if kind == "cupy" else "cuda"
 
 
 def check_float(name_array_pairs):

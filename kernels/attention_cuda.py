@@ -23,12 +23,19 @@ from . import _dispatch as D
 from ._cuda_utils import cuda, cuda_jit
 
 MAX_D = 128
-TILE = 32           # keys (forward, dq) or queries (dk/dv) staged in shared memory per step
+# Keys (forward, dq) or queries (dk/dv) staged in shared memory per step. Each kernel holds two
+# (TILE, MAX_D) tiles: 2 * 32 * 128 * 4 B = 32 KiB in float32; float64 takes half the rows
+# (2 * 16 * 128 * 8 B = 32 KiB), since 32 float64 rows (64 KiB) exceed the 48 KiB of static
+# shared memory a CUDA block may declare (ptxas refuses to build the kernel).
+TILES = {"f": 32, "d": 16}
+SHARED_LIMIT = 48 * 1024
+MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y, which holds B * H
 
 
 @functools.lru_cache(maxsize=None)
 def _kernels(dtype_char):
     acc = np.float32 if dtype_char == "f" else np.float64
+    TILE = TILES[dtype_char]      # a compile-time constant of the closures below
     zero = acc(0.0)
     ninf = acc(-np.inf)
 
@@ -208,7 +215,16 @@ def _kernels(dtype_char):
     return fwd, bwd_dkdv, bwd_dq
 
 
+def shared_bytes(dtype_char):
+    """Static shared memory of the largest kernel (dk/dv): two tiles plus two TILE vectors."""
+    tile, size = TILES[dtype_char], np.dtype(dtype_char).itemsize
+    return (2 * tile * MAX_D + 2 * tile) * size
+
+
 def _grid(n_rows, batch_heads):
+    if batch_heads > MAX_GRID_Y:
+        raise ValueError(f"the CUDA attention kernels take B * H <= {MAX_GRID_Y} (grid.y), got "
+                         f"B * H = {batch_heads}; split the batch")
     tpb = 32 if D.cudasim_enabled() else 64
     return ((n_rows + tpb - 1) // tpb, batch_heads), tpb
 

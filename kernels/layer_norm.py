@@ -138,29 +138,38 @@ def _ln_bwd_cpu(first, stop, step, dy, x, w, has_w, mean, rstd, dx, part_w, part
 
 
 # ---------------------------------------------------------------------------------------------
-# (c) Numba CUDA kernels: forward and dx one block per row; dweight/dbias one thread per column.
+# (c) Numba CUDA kernels: forward and dx one block per row, row sums in float64 (as the CPU
+#     kernels), mean/rstd rounded to x's dtype for the elementwise pass; dweight/dbias as
+#     float64 partial sums over row chunks (a 2-D grid: column blocks x row chunks), then one
+#     CuPy sum over the chunks. (One thread per column over all N rows ran ceil(C/256) blocks
+#     on a GPU of 132 SMs, each thread walking N rows serially.)
 # ---------------------------------------------------------------------------------------------
+
+DWDB_ROWS_PER_CHUNK = 32
+MAX_GRID_Y = 65535
+
 
 @functools.lru_cache(maxsize=None)
 def _cuda_kernels(dtype_char):
     acc = np.float32 if dtype_char == "f" else np.float64
-    zero = acc(0.0)
 
     @cuda_jit
     def fwd(x, w, b, has_w, has_b, eps, y, mean, rstd):
         row = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        scratch = cuda.shared.array(TPB_MAX, dtype=acc)
+        scratch = cuda.shared.array(TPB_MAX, dtype=np.float64)
         c = x.shape[1]
-        s = zero
+        s = 0.0                                 # float64 sums
         for j in range(tid, c, nt):
             s += x[row, j]
-        mu = block_sum(scratch, s) / c
-        v = zero
+        mu64 = block_sum(scratch, s) / c
+        v = 0.0
         for j in range(tid, c, nt):
-            v += (x[row, j] - mu) * (x[row, j] - mu)
-        r = 1 / math.sqrt(block_sum(scratch, v) / c + eps)
+            t = x[row, j] - mu64
+            v += t * t
+        mu = acc(mu64)                          # back to x's dtype for the elementwise pass
+        r = acc(1.0 / math.sqrt(block_sum(scratch, v) / c + eps))
         if tid == 0:
             mean[row] = mu
             rstd[row] = r
@@ -177,36 +186,54 @@ def _cuda_kernels(dtype_char):
         row = cuda.blockIdx.x
         tid = cuda.threadIdx.x
         nt = cuda.blockDim.x
-        scratch = cuda.shared.array(TPB_MAX, dtype=acc)
+        scratch = cuda.shared.array(TPB_MAX, dtype=np.float64)
         c = x.shape[1]
         mu = mean[row]
         r = rstd[row]
-        s1 = zero
-        s2 = zero
+        s1 = 0.0                                # sum_c dxhat (float64)
+        s2 = 0.0                                # sum_c dxhat * xhat
         for j in range(tid, c, nt):
             g = dy[row, j] * w[j] if has_w else dy[row, j]
             s1 += g
-            s2 += g * (x[row, j] - mu) * r
-        m1 = block_sum(scratch, s1) / c
-        m2 = block_sum(scratch, s2) / c
+            s2 += g * ((x[row, j] - mu) * r)
+        m1 = acc(block_sum(scratch, s1) / c)    # term 2: mean_c(dxhat)
+        m2 = acc(block_sum(scratch, s2) / c)    # term 3 factor: mean_c(dxhat * xhat)
         for j in range(tid, c, nt):
             xh = (x[row, j] - mu) * r
             g = dy[row, j] * w[j] if has_w else dy[row, j]
             dx[row, j] = r * (g - m1 - xh * m2)
 
     @cuda_jit
-    def bwd_dwdb(dy, x, mean, rstd, dw, db):
+    def bwd_dwdb(dy, x, mean, rstd, part_w, part_b):
+        """Block (bx, k): columns bx*nt .. bx*nt+nt-1 over the rows of chunk k."""
         j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        k = cuda.blockIdx.y
+        n = x.shape[0]
+        n_chunks = part_w.shape[0]
         if j < x.shape[1]:
-            sw = 0.0                            # float64 sums over the rows
+            sw = 0.0                            # float64 partial sums of chunk k
             sb = 0.0
-            for i in range(x.shape[0]):
-                sw += dy[i, j] * (x[i, j] - mean[i]) * rstd[i]
+            for i in range(n * k // n_chunks, n * (k + 1) // n_chunks):
+                sw += dy[i, j] * ((x[i, j] - mean[i]) * rstd[i])
                 sb += dy[i, j]
-            dw[j] = sw
-            db[j] = sb
+            part_w[k, j] = sw
+            part_b[k, j] = sb
 
     return fwd, bwd_dx, bwd_dwdb
+
+
+def _backward_cuda(xp, dy2, x2, w, has_w, m1, r1, dx2):
+    """Launch the backward kernels on (N, C) arrays: dx2 overwritten; returns (dw, db) (C,)."""
+    _, bwd_dx, bwd_dwdb = _cuda_kernels(x2.dtype.char)
+    n, c = x2.shape
+    tpb = D.cuda_threads_per_block()
+    if n > 0:
+        bwd_dx[n, tpb](dy2, x2, w, has_w, m1, r1, dx2)
+    n_chunks = max(1, min(n // DWDB_ROWS_PER_CHUNK, MAX_GRID_Y))
+    part_w = xp.empty((n_chunks, c), dtype=np.float64)
+    part_b = xp.empty((n_chunks, c), dtype=np.float64)
+    bwd_dwdb[((c + tpb - 1) // tpb, n_chunks), tpb](dy2, x2, m1, r1, part_w, part_b)
+    return part_w.sum(axis=0).astype(x2.dtype), part_b.sum(axis=0).astype(x2.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,12 +324,6 @@ def layer_norm_backward(dy, x, weight, mean, rstd, *, has_bias=True, out=None, i
         dw = part_w.sum(axis=0).astype(x.dtype)
         db = part_b.sum(axis=0).astype(x.dtype)
     else:
-        fwd, bwd_dx, bwd_dwdb = _cuda_kernels(x.dtype.char)
-        dw = xp.empty(c, dtype=x.dtype)
-        db = xp.empty(c, dtype=x.dtype)
-        if n > 0:
-            bwd_dx[n, D.cuda_threads_per_block()](dy2, x2, w, has_w, m1, r1, dx2)
-        tpb = D.cuda_threads_per_block()
-        bwd_dwdb[(c + tpb - 1) // tpb, tpb](dy2, x2, m1, r1, dw, db)
+        dw, db = _backward_cuda(xp, dy2, x2, w, has_w, m1, r1, dx2)
     dx = D.write_into(out, dx2.reshape(x.shape))
     return dx, (dw if weight is not None else None), (db if has_bias else None)

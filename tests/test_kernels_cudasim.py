@@ -5,8 +5,9 @@ Run the simulator tests in their own process (the variable must be set before nu
     NUMBA_ENABLE_CUDASIM=1 pytest -m cudasim tests/test_kernels_cudasim.py
 
 The simulator runs one OS thread per CUDA thread (~0.3-0.6 s per block), so its shapes are tiny.
-The same tests run at full size on CuPy arrays when CuPy sees a CUDA GPU (marked ``gpu``).
-Without either, the whole module is skipped.
+The same tests run at full size on CuPy arrays when CuPy sees a CUDA GPU: those cases are
+marked ``gpu`` (not ``cudasim``), so ``pytest -m gpu tests/`` runs them without the simulator
+(tests/run_all.sh does that when a GPU answers). Without either, the whole module is skipped.
 """
 import os
 
@@ -18,15 +19,14 @@ from tinygrad_llm import backend
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 GPU = (not SIM) and backend.gpu_available()
 
-pytestmark = [
-    pytest.mark.cudasim,
-    pytest.mark.skipif(not (SIM or GPU), reason="needs NUMBA_ENABLE_CUDASIM=1 or a CUDA GPU"),
-]
+pytestmark = pytest.mark.skipif(not (SIM or GPU),
+                                reason="needs NUMBA_ENABLE_CUDASIM=1 or a CUDA GPU")
 
 import tinygrad_llm.kernels as K  # noqa: E402  (after the skip: numba reads the variable)
 
 MODES = [
-    pytest.param("sim", marks=pytest.mark.skipif(not SIM, reason="simulator not enabled")),
+    pytest.param("sim", marks=[pytest.mark.cudasim,
+                               pytest.mark.skipif(not SIM, reason="simulator not enabled")]),
     pytest.param("gpu", marks=[pytest.mark.gpu,
                                pytest.mark.skipif(not GPU, reason="no CuPy CUDA GPU")]),
 ]
@@ -76,9 +76,16 @@ def test_softmax_cuda(mode, log, dtype):
     check(bwd(yr, dy, impl="cuda"), bwd(yr, dy, impl="ref"), dtype)
 
 
+# (B, H, Tq, Tk, D). Second cases: more keys than one shared-memory tile (32 float32 rows, 16
+# float64) and more queries than one block; on the GPU a decoding step (Tq = 1) at D = 128.
+ATTENTION_SHAPES = {"sim": [(1, 2, 5, 7, 4), (1, 1, 37, 40, 4)],
+                    "gpu": [(4, 4, 300, 513, 64), (2, 3, 1, 200, 128)]}
+
+
+@pytest.mark.parametrize("case", [0, 1])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_attention_cuda(mode, dtype):
-    b, h, tq, tk, d = (1, 2, 5, 7, 4) if mode == "sim" else (4, 4, 300, 513, 64)
+def test_attention_cuda(mode, dtype, case):
+    b, h, tq, tk, d = ATTENTION_SHAPES[mode][case]
     q = RNG.standard_normal((b, h, tq, d)).astype(dtype)
     k = RNG.standard_normal((b, h, tk, d)).astype(dtype)
     v = RNG.standard_normal((b, h, tk, d)).astype(dtype)
@@ -86,7 +93,8 @@ def test_attention_cuda(mode, dtype):
     kpm = np.zeros((b, tk), dtype=bool)
     kpm[0, -1] = True
     am = RNG.standard_normal((tq, tk)).astype(dtype)
-    am[0] = -np.inf                                   # one fully masked query row
+    if tq > 1:
+        am[0] = -np.inf                               # one fully masked query row
     q, k, v, dout, kpm, am = to_dev(mode, q, k, v, dout, kpm, am)
     opts = dict(causal=True, key_padding_mask=kpm, attn_mask=am)
     out, lse = K.attention_forward(q, k, v, impl="cuda", **opts)
@@ -101,8 +109,11 @@ def test_attention_cuda(mode, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_layer_norm_cuda(mode, dtype):
+def test_layer_norm_cuda(mode, dtype, monkeypatch):
     n, c = (3, 37) if mode == "sim" else (2048, 768)
+    if mode == "sim":     # several row chunks for dweight/dbias at the simulator's tiny size
+        from tinygrad_llm.kernels import layer_norm
+        monkeypatch.setattr(layer_norm, "DWDB_ROWS_PER_CHUNK", 1)
     x = (RNG.standard_normal((n, c)) * 2 + 1).astype(dtype)
     w = RNG.standard_normal(c).astype(dtype)
     b = RNG.standard_normal(c).astype(dtype)
