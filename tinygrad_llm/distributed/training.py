@@ -1,0 +1,104 @@
+"""Helpers the training loop and the CLI call to run data-parallel (each works, as a no-op
+or with a world of one, when no process group is initialized).
+
+    is_main_process()                 rank 0 (or no process group): logs, checkpoints, bar
+    world_size(), rank()
+    shard_rows(batch)                 this rank's contiguous block of a global batch's rows
+    sharded_batches(get_batch)        get_batch(rng) -> this rank's share of the global batch
+    mean_over_ranks(x)                a float averaged over the ranks (the logged loss)
+    validation_windows(ids, T)        the whole validation stream as (x, y) windows
+    evaluate_sharded(model, x, y, B)  mean loss over all windows, sharded over ranks, reduced
+    unwrap(model)                     the module inside a DistributedDataParallel
+
+Every rank draws the same global batch from the same seeded generator and keeps its own rows
+(rank r keeps rows [r*B, (r+1)*B)), so N ranks of batch B see exactly the batches of one
+process with batch N*B, and a checkpoint's generator state resumes on any number of ranks.
+"""
+import numpy as np
+
+from .. import autograd
+from . import process_group as pg
+
+
+def world_size():
+    return pg.get_world_size() if pg.is_initialized() else 1
+
+
+def rank():
+    return pg.get_rank() if pg.is_initialized() else 0
+
+
+def is_main_process():
+    return rank() == 0
+
+
+def unwrap(model):
+    from .ddp import DistributedDataParallel
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def shard_rows(batch, rank_=None, world=None):
+    """Rows [r*B, (r+1)*B) of every array/Tensor in ``batch`` (a tuple, list, dict or one
+    array), B = rows / world. The global batch must split evenly."""
+    rank_ = rank() if rank_ is None else rank_
+    world = world_size() if world is None else world
+    if world == 1:
+        return batch
+    if isinstance(batch, dict):
+        return {k: shard_rows(v, rank_, world) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(shard_rows(v, rank_, world) for v in batch)
+    from ..tensor import Tensor
+    data = batch.data if isinstance(batch, Tensor) else batch
+    rows = data.shape[0]
+    if rows % world:
+        raise ValueError(f"a global batch of {rows} rows does not split evenly over {world} "
+                         f"ranks; make it a multiple of the world size")
+    per = rows // world
+    part = data[rank_ * per:(rank_ + 1) * per]
+    return Tensor(part) if isinstance(batch, Tensor) else part
+
+
+def sharded_batches(get_global_batch):
+    """get_batch(rng) returning this rank's rows of ``get_global_batch(rng)``."""
+    def get_batch(rng):
+        return shard_rows(get_global_batch(rng))
+    return get_batch
+
+
+def mean_over_ranks(value):
+    return pg.all_reduce_scalar(value, pg.ReduceOp.AVG) if world_size() > 1 else float(value)
+
+
+def validation_windows(ids, block_size):
+    """Non-overlapping (x, y) windows covering the token stream ``ids``: (n, T) each."""
+    ids = np.asarray(ids, dtype=np.int64)
+    n = (len(ids) - 1) // block_size
+    if n < 1:
+        raise ValueError(f"the validation stream has {len(ids)} tokens, too few for one window "
+                         f"of block_size {block_size}")
+    x = ids[:n * block_size].reshape(n, block_size)                  # (n, T)
+    y = ids[1:n * block_size + 1].reshape(n, block_size)             # (n, T)
+    return x, y
+
+
+@autograd.no_grad()
+def evaluate_sharded(model, x, y, batch_size, device="cpu"):
+    """Mean next-token loss over all rows of (x, y): rank r evaluates rows r, r+R, ...;
+    the sums of (loss x rows) and the row counts are summed over ranks, then divided."""
+    from ..tensor import Tensor
+    model = unwrap(model)
+    was_training = model.training
+    model.eval()
+    mine = np.arange(rank(), len(x), world_size())
+    total, count = 0.0, 0
+    for start in range(0, len(mine), batch_size):
+        rows = mine[start:start + batch_size]
+        _, loss = model(Tensor(x[rows], device=device), Tensor(y[rows], device=device))
+        total += float(loss.item()) * len(rows)
+        count += len(rows)
+    model.train(was_training)
+    if world_size() > 1:
+        total = pg.all_reduce_scalar(total, pg.ReduceOp.SUM)
+        count = pg.all_reduce_scalar(count, pg.ReduceOp.SUM)
+    return total / count
