@@ -102,7 +102,25 @@ _, loss = sddp(data_x[idx], data_y[idx])
 loss.backward()
 sgrads = np.concatenate([p.grad.data.ravel() for p in smodel.parameters()])
 
+# ---- float32: one averaged gradient against one process's gradient of the global batch ------
+f32 = tiny_gpt(seed=11, dtype=np.float32)
+fddp = DistributedDataParallel(f32, bucket_cap_mb=4096 / 2 ** 20)
+fx, fy = global_batch(np.random.default_rng(9), 4 * world)
+_, floss = fddp(fx[4 * rank:4 * rank + 4], fy[4 * rank:4 * rank + 4])
+floss.backward()
+f32_grads = np.concatenate([p.grad.data.ravel() for p in f32.parameters()])
+
+# ---- sharded validation: every window once, reduced ----------------------------------------
+from tinygrad_llm.distributed.training import evaluate_sharded, validation_windows  # noqa: E402
+vx, vy = validation_windows(np.random.default_rng(4).integers(0, 17, 8 * 7 + 1), 8)
+val_loss = evaluate_sharded(smodel, vx, vy, batch_size=2)
+
 if rank == 0:
+    fref = tiny_gpt(seed=11, dtype=np.float32)
+    _, loss32 = fref(fx, fy)
+    loss32.backward()
+    fref_grads = np.concatenate([p.grad.data.ravel() for p in fref.parameters()])
+    _, vref = smodel(vx, vy)
     ref = tiny_gpt(seed=100)
     train(ref, lambda a: a, ref, lambda: None)
     sref = tiny_gpt(seed=7)
@@ -116,6 +134,9 @@ if rank == 0:
            moved=float(np.abs(mine - flat_params(tiny_gpt(seed=100))).max()),
            unused_grad_gap=float(np.abs(grad_b - expected_b).max()),
            shards=shards, dropped=dropped,
-           uneven_grad_gap=float(np.abs(sgrads - sref_grads).max()))
+           uneven_grad_gap=float(np.abs(sgrads - sref_grads).max()),
+           f32_grad_gap=float(np.abs(f32_grads - fref_grads).max()),
+           f32_grad_scale=float(np.abs(fref_grads).max()),
+           val_gap=abs(val_loss - float(vref.item())))
 dist.barrier()
 dist.destroy_process_group()

@@ -235,10 +235,14 @@ def check_same_parameters(group, module):
         if ref_names != names:
             only0 = [n for n in ref_names if n not in names]
             only_r = [n for n in names if n not in ref_names]
+            if not only0 and not only_r:
+                i = next(i for i, (a, b) in enumerate(zip(ref_names, names)) if a != b)
+                raise DistributedError(
+                    f"DistributedDataParallel: parameter #{i} is {ref_names[i]!r} on rank 0 "
+                    f"but {names[i]!r} on rank {rank} (same names in a different order)")
             raise DistributedError(
                 f"DistributedDataParallel: the model differs across ranks: parameters only on "
-                f"rank 0: {only0[:5]}, only on rank {rank}: {only_r[:5]}"
-                + ("" if only0 or only_r else " (same names in a different order)"))
+                f"rank 0: {only0[:5]}, only on rank {rank}: {only_r[:5]}")
         for ref, other in zip(reference, theirs):
             if ref != other:
                 raise DistributedError(

@@ -1,0 +1,125 @@
+"""Data-parallel training under mpiexec: equivalence with one process, uneven splits, faults.
+
+Each test launches ``mpiexec -n N python tests/dist_workers/<script>.py`` (tiny models, a
+timeout on every launch) and reads the line ``RESULT {json}`` that rank 0 prints, or the
+messages and exit status of a job that must abort. Skipped only without mpi4py/mpiexec
+(``pip install -e ".[dist]"`` provides both).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mpi4py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKERS = os.path.join(HERE, "dist_workers")
+MPIEXEC = (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
+           or shutil.which("mpiexec"))
+pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH")
+
+
+def run_mpi(n, script, *args, timeout=240):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               PYTHONUNBUFFERED="1")
+    env.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(HERE), ".numba_cache"))
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, os.path.join(WORKERS, script), *args]
+    start = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return out, time.monotonic() - start
+
+
+def result_of(out):
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert out.returncode == 0 and len(lines) == 1, out.stdout + out.stderr
+    return json.loads(lines[0][len("RESULT "):])
+
+
+@pytest.fixture(scope="module", params=[2, 3], ids=["2-ranks", "3-ranks-uneven"])
+def equivalence(request):
+    out, _ = run_mpi(request.param, "ddp_equivalence.py")
+    return result_of(out)
+
+
+def test_ddp_matches_one_process_in_float64(equivalence):
+    r = equivalence
+    assert r["buckets"] > 1                  # the gradients really travelled in several buckets
+    assert r["moved"] > 1e-3                 # 3 AdamW steps changed the weights
+    assert r["replica_gap"] == 0.0           # every rank holds the same parameters
+    assert r["ddp_vs_single"] <= 1e-12       # ... equal to one process with the global batch
+    assert r["auto_syncs"] == 3              # backward itself finished each step's averaging
+
+
+def test_float32_gradient_within_summation_order_bound(equivalence):
+    r = equivalence
+    eps32 = float(np.finfo(np.float32).eps)
+    assert r["f32_grad_gap"] <= 16 * eps32 * r["f32_grad_scale"], r
+
+
+def test_unused_parameter_gets_the_average_with_zeros(equivalence):
+    assert equivalence["unused_grad_gap"] <= 1e-15
+
+
+def test_sharded_validation_equals_full_validation(equivalence):
+    assert equivalence["val_gap"] <= 1e-12
+
+
+def test_sampler_shards_are_disjoint_and_cover(equivalence):
+    world, n = equivalence["world"], 10
+    shards, dropped = equivalence["shards"], equivalence["dropped"]
+    per = -(-n // world)
+    assert [len(s) for s in shards] == [per] * world
+    flat = [i for s in shards for i in s]
+    assert set(flat) == set(range(n))
+    assert len(flat) - len(set(flat)) == per * world - n        # only the padding repeats
+    assert [len(s) for s in dropped] == [n // world] * world
+    dropped_flat = [i for s in dropped for i in s]
+    assert len(set(dropped_flat)) == len(dropped_flat)
+
+
+def test_uneven_split_step_equals_one_process(equivalence):
+    assert equivalence["uneven_grad_gap"] <= 1e-12
+
+
+def test_rank_that_raises_aborts_the_whole_job(tmp_path):
+    from tinygrad_llm import checkpoint as ckpt
+    folder = str(tmp_path / "ck")
+    out, seconds = run_mpi(2, "faults.py", "raise", folder, timeout=60)
+    assert out.returncode != 0
+    err = out.stderr
+    assert "[rank 1/2] unhandled ValueError: boom on rank 1 at step 2" in err, err
+    # rank 0 was computing (sleeping 60 s): the listener ended it with the reason
+    assert "[rank 0/2] aborting the job: rank 1 failed with ValueError: boom" in err, err
+    assert seconds < 30
+    info = ckpt.read_checkpoint(folder)                   # the last checkpoint is loadable
+    assert info["state"]["step"] == 1
+
+
+def test_watchdog_times_out_a_collective_a_peer_never_joins():
+    out, seconds = run_mpi(2, "faults.py", "timeout", timeout=60)
+    assert out.returncode != 0
+    assert "rank 0: all_reduce(sum) of 32 bytes did not complete within 2 s" in out.stderr
+    assert "[rank 1/2] aborting the job: rank 0 failed with CollectiveTimeout" in out.stderr
+    assert seconds < 30
+
+
+def test_killed_rank_ends_the_job():
+    out, seconds = run_mpi(2, "faults.py", "kill", timeout=60)
+    assert out.returncode != 0
+    assert "finished normally" not in out.stdout
+    assert seconds < 30
+
+
+def test_mismatched_shapes_are_named_on_every_rank():
+    out, _ = run_mpi(2, "faults.py", "mismatch", timeout=60)
+    assert out.returncode != 0
+    assert "no error" not in out.stdout
+    message = ("parameter 'transformer.h.1.mlp.c_fc.weight' has shape (64, 16) float64 on "
+               "rank 0 but shape (16, 80) float64 on rank 1")
+    for rank in (0, 1):
+        assert f"[rank {rank}/2] unhandled DistributedError: DistributedDataParallel: " \
+               + message in out.stderr, out.stderr
