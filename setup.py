@@ -32,6 +32,9 @@ setup(
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80"],
         "gpu": ["cupy-cuda12x>=13", "numba-cuda>=0.4"],
+        # data-parallel training (tinygrad_llm.distributed): mpi4py and an MPI library as a
+        # wheel, so that mpiexec works without system packages (docs/DISTRIBUTED.md)
+        "dist": ["mpi4py>=4", "mpich"],
         "oracles": ["torch==2.13.0", "transformers", "tokenizers", "sacrebleu", "rouge-score"],
     },
     entry_points={"console_scripts": ["tinygrad-llm=tinygrad_llm.cli:main"]},

@@ -108,6 +108,7 @@ class DistributedDataParallel(Module):
         self._sync = True          # False inside no_sync()
         self._armed = False        # a forward with sync ran: its backward averages gradients
         self._next = 0             # index of the next bucket to start
+        self._finished = False     # this forward's averaging is done (more grads: an error)
         self.stats = {"syncs": 0, "wait_s": 0.0, "bytes": sum(b.flat.nbytes
                                                                for b in self._buckets)}
 
@@ -121,6 +122,7 @@ class DistributedDataParallel(Module):
         return [[names[id(p)] for p in b.params] for b in self._buckets]
 
     def forward(self, *args, **kwargs):
+        self._finished = False
         if self._sync and autograd.is_grad_enabled():
             self._arm()
         return self.module(*args, **kwargs)
@@ -154,15 +156,15 @@ class DistributedDataParallel(Module):
         return [names[id(p)] for b in self._buckets for p, s in zip(b.params, b.seen) if not s]
 
     def _on_grad(self, param):
-        if not self._armed:
-            return
         b, i = self._where[id(param)]
         bucket = self._buckets[b]
-        if bucket.seen[i]:
+        if (self._armed and bucket.seen[i]) or self._finished:
             raise DistributedError(
-                "DistributedDataParallel: a parameter received a second gradient in one synced "
-                "backward pass (backward called twice after one forward?); use no_sync() for "
-                "all but the last backward of an accumulation")
+                "DistributedDataParallel: a parameter received a second gradient after one "
+                "synced forward (backward called twice?); the ranks' gradients would differ. "
+                "Use no_sync() for all but the last micro-batch of an accumulation")
+        if not self._armed:
+            return
         view = bucket.view(i)
         view[...] = param.grad.data
         bucket.seen[i] = True
@@ -216,6 +218,7 @@ class DistributedDataParallel(Module):
         self.stats["wait_s"] += time.perf_counter() - start
         self.stats["syncs"] += 1
         self._armed = False
+        self._finished = True
 
     def remove_hooks(self):
         for handle in self._handles:
