@@ -168,14 +168,16 @@ def _read_bytes(f):
 
 def _parse_header(data, source):
     """The safetensors JSON header; ValueError for pickles and other non-safetensors files."""
-    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":
-        kind = "a zip archive" if data[:2] == b"PK" else "a pickle"
-        raise ValueError(f"{source} is {kind}, PyTorch's torch.save format. {_CONVERT_HINT}")
-    if len(data) < 10:
-        raise ValueError(f"{source} is not a safetensors file (only {len(data)} bytes)")
-    size = int.from_bytes(data[:8], "little")
-    if size > len(data) - 8 or data[8:9] != b"{":
-        raise ValueError(f"{source} is not a safetensors file (bad header; truncated or "
+    size = int.from_bytes(data[:8], "little") if len(data) >= 10 else -1
+    if not (0 < size <= len(data) - 8 and data[8:9] == b"{"):
+        # not safetensors; a zip (torch.save's format) or a pickle (protocol 2+) get advice
+        is_zip = data[:4] == b"PK\x03\x04"
+        is_pickle = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+        if is_zip or is_pickle:
+            kind = "a zip archive" if is_zip else "a pickle"
+            raise ValueError(f"{source} is {kind}, PyTorch's torch.save format. "
+                             f"{_CONVERT_HINT}")
+        raise ValueError(f"{source} is not a safetensors file (bad header: truncated, or "
                          f"another format?)")
     try:
         return json.loads(data[8:8 + size])
