@@ -37,11 +37,12 @@ from numba import njit
 
 from tinygrad_llm.backend import get_array_module
 
+from . import _blas
 from . import _dispatch as D
 from ._blas import FEW_ROWS, few_rows_times_transposed_inline
 from ._fastmath import as_type_of, erf_fast, exp_le0, fmax, tanh_fast
 from .gelu import GELU_CUBIC, SQRT_2_OVER_PI, gelu_tanh_forward_ref
-from .layer_norm import _ln_fwd_cpu, layer_norm_forward_ref
+from .layer_norm import _ln_fwd_cpu, layer_norm_forward, layer_norm_forward_ref
 from .softmax import softmax_ref
 from .special import erf_ref
 
@@ -223,3 +224,78 @@ def gpt_block_decode(x, weights, k_cache, v_cache, t, n_head, eps=1e-5, gelu="ta
     _block_decode_cpu(x, weights, k_cache, v_cache, t, n_head, x.dtype.type(eps),
                       gelu == "none")
     return x
+
+
+GPTWeights = namedtuple("GPTWeights", [
+    "wte", "wpe",            # (V, C) token embeddings (also the tied output head), (S, C)
+    "ln_f_w", "ln_f_b",      # (C,) the final LayerNorm
+    "blocks",                # one BlockWeights per block
+])
+
+
+class GPTDecoder:
+    """Greedy-or-sampled decoding of a pre-LN GPT with tied embeddings, one token per call.
+
+    Holds a preallocated KV cache of block_size positions per block, filled from the caches
+    of the model's Tensor forward over the prompt, and runs each new token through
+    ``gpt_block_decode`` once per block, then the final LayerNorm and the tied head:
+
+        x = wte[id] + wpe[t];   x = block(x) for each block;   logits = LN_f(x) wte^T
+
+    The weights are checked once here, not at every token. models/gpt.py's forward is the
+    unfused twin (tests compare logits and tokens).
+
+        decoder = GPTDecoder(weights, n_head, eps, gelu, block_size, k_caches, v_caches)
+        logits = decoder.step(ids)      # ids (B,) at position decoder.t -> logits (B, V)
+    """
+
+    @staticmethod
+    def usable(logits):
+        """NumPy float logits of few sequences: what the numba decoding kernel runs on."""
+        return (type(logits) is np.ndarray and logits.dtype in D.FLOAT_DTYPES
+                and logits.shape[0] <= FEW_ROWS)
+
+    def __init__(self, weights, n_head, eps, gelu, block_size, k_caches, v_caches):
+        B, H, self.t, head_size = k_caches[0].shape                   # t positions cached
+        self.w, self.n_head, self.gelu = weights, n_head, gelu
+        self.eps = weights.wte.dtype.type(eps)
+        self.k, self.v = [], []
+        for filled_k, filled_v in zip(k_caches, v_caches):
+            for filled, store in ((filled_k, self.k), (filled_v, self.v)):
+                buf = np.zeros((B, H, block_size, head_size), dtype=weights.wte.dtype)
+                buf[:, :, :self.t] = filled                           # (B, H, S, D)
+                store.append(buf)
+        x = np.zeros((B, weights.wte.shape[1]), weights.wte.dtype)
+        for blk, k, v in zip(weights.blocks, self.k, self.v):         # checked once
+            _check(x, blk, k, v, 0, n_head, gelu)
+        arrays = (x, weights.wte, weights.wpe, weights.ln_f_w, weights.ln_f_b)
+        arrays += tuple(a for blk in weights.blocks for a in blk)
+        self.fast = (D.choose_impl(*arrays) == "cpu"
+                     and all(a.flags.c_contiguous for a in arrays))
+
+    def step(self, ids):
+        """Logits (B, V) of the next token after ids (B,) at position t; t advances by one."""
+        w = self.w
+        ids = np.asarray(ids)
+        if ids.ndim == 2 and ids.shape[1] == 1:
+            ids = ids[:, 0]                                           # (B, 1) -> (B,)
+        if ids.shape != (self.k[0].shape[0],) or ids.dtype.kind not in "iu":
+            raise ValueError(f"GPTDecoder.step takes one integer token per sequence, "
+                             f"({self.k[0].shape[0]},), got {ids.dtype} {ids.shape}")
+        bad = ids[(ids < 0) | (ids >= w.wte.shape[0])]
+        if bad.size:
+            raise IndexError(f"GPTDecoder.step: token id {int(bad[0])} is out of range for a "
+                             f"vocabulary of {w.wte.shape[0]} (negative ids are not wrapped)")
+        if not 0 <= self.t < w.wpe.shape[0]:
+            raise IndexError(f"GPTDecoder: position {self.t} is outside the position table "
+                             f"of {w.wpe.shape[0]}")
+        x = w.wte[ids] + w.wpe[self.t]                                # (B, C)
+        for blk, k, v in zip(w.blocks, self.k, self.v):
+            if self.fast:
+                _block_decode_cpu(x, blk, k, v, self.t, self.n_head, self.eps,
+                                  self.gelu == "none")
+            else:
+                block_decode_ref(x, blk, k, v, self.t, self.n_head, self.eps, self.gelu)
+        x = layer_norm_forward(x, w.ln_f_w, w.ln_f_b, self.eps)[0]    # (B, C)
+        self.t += 1
+        return _blas.matmul(x, w.wte.T)                               # (B, V) = x wte^T

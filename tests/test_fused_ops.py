@@ -1,5 +1,5 @@
 """The fused ops of ops/fused.py: float64 gradchecks, agreement with their unfused twins
-(ops/composite.py, ops/fused_composite.py) in value and gradient, parity with PyTorch, and the
+(the *_composite functions beside each Function in ops/) in value and gradient, parity with PyTorch, and the
 numerics contract (masked rows, huge logits, bad targets)."""
 import numpy as np
 import pytest
@@ -8,8 +8,10 @@ from hypothesis import strategies as st
 
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
-from tinygrad_llm.ops import composite
-from tinygrad_llm.ops import fused_composite as twin
+from tinygrad_llm.ops.attention import scaled_dot_product_attention_composite
+from tinygrad_llm.ops.cross_entropy import cross_entropy_composite
+from tinygrad_llm.ops.layer_norm import layer_norm_composite
+from tinygrad_llm.ops.softmax import log_softmax_composite, softmax_composite
 from tinygrad_llm.testing import gradcheck
 from tinygrad_llm.testing import strategies as tst
 
@@ -43,8 +45,8 @@ rng = np.random.default_rng(0)
 @given(tst.arrays(shape=tst.shapes(min_dims=1, max_dims=3)), st.data())
 def test_softmax_fused_equals_composite_and_gradchecks(x, data):
     dim = data.draw(st.integers(-x.ndim, x.ndim - 1))
-    assert_twins(lambda t: F.softmax(t, dim), lambda t: composite.softmax(t, dim), x)
-    assert_twins(lambda t: F.log_softmax(t, dim), lambda t: composite.log_softmax(t, dim), x)
+    assert_twins(lambda t: F.softmax(t, dim), lambda t: softmax_composite(t, dim), x)
+    assert_twins(lambda t: F.log_softmax(t, dim), lambda t: log_softmax_composite(t, dim), x)
     assert gradcheck(lambda t: F.softmax(t, dim), [leaf(x)])
     assert gradcheck(lambda t: F.log_softmax(t, dim), [leaf(x)])
 
@@ -104,7 +106,7 @@ def test_layer_norm_fused_equals_composite_and_gradchecks(shape, affine, data):
         return F.layer_norm(x, (c,), w, b, eps=1e-5)
 
     def unfused(x, w=None, b=None):
-        return twin.layer_norm(x, 1, w, b, eps=1e-5)
+        return layer_norm_composite(x, 1, w, b, eps=1e-5)
 
     assert_twins(fused, unfused, *arrays, atol=1e-10)
     assert gradcheck(fused, [leaf(a) for a in arrays])
@@ -114,7 +116,7 @@ def test_layer_norm_over_two_axes_matches_twin():
     x, w, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((3, 4)), rng.standard_normal(
         (3, 4))
     assert_twins(lambda x, w, b: F.layer_norm(x, (3, 4), w, b),
-                 lambda x, w, b: twin.layer_norm(x, 2, w, b), x, w, b, atol=1e-10)
+                 lambda x, w, b: layer_norm_composite(x, 2, w, b), x, w, b, atol=1e-10)
 
 
 def test_layer_norm_constant_row_is_zero_with_finite_grad():
@@ -145,7 +147,7 @@ def _qkv(b=2, h=2, tq=3, tk=4, d=3, dv=None):
 
 
 def _twin_attention(mask):
-    return lambda q, k, v: twin.scaled_dot_product_attention(q, k, v, mask)[0]
+    return lambda q, k, v: scaled_dot_product_attention_composite(q, k, v, mask)[0]
 
 
 @pytest.mark.parametrize("tq,tk", [(3, 3), (3, 5), (5, 2), (1, 4)])
@@ -274,7 +276,7 @@ def test_cross_entropy_fused_equals_twin_and_gradchecks(kwargs, weighted):
         return F.cross_entropy(x, t, w, **kwargs)
 
     def unfused(x):
-        return twin.cross_entropy(x, t, w, **kwargs)
+        return cross_entropy_composite(x, t, w, **kwargs)
 
     assert_twins(fused, unfused, x, atol=1e-12)
     assert gradcheck(fused, [leaf(x)])

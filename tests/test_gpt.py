@@ -62,14 +62,13 @@ def test_fused_decoding_gives_the_tokens_of_the_tensor_ops(kw):
 
 
 def test_fused_decoding_logits_match_the_full_forward():
-    from tinygrad_llm.models.gpt import _FusedDecoding
     model = tiny().double()
     model.eval()
     ids = np.random.default_rng(2).integers(0, 11, (3, 12))
     full, _ = model(ids)
     caches = [dict() for _ in range(2)]
     first, _ = model(ids[:, :5], caches=caches)              # the prompt: Tensor forward
-    state = _FusedDecoding(model, caches)
+    state = model._decoder(caches)                           # kernels/gpt_decode.GPTDecoder
     got = [state.step(ids[:, i:i + 1]) for i in range(5, 12)]  # then one fused step a token
     np.testing.assert_allclose(np.stack(got, axis=1), full.data[:, 5:], rtol=1e-10,
                                atol=1e-12)
@@ -77,14 +76,13 @@ def test_fused_decoding_logits_match_the_full_forward():
 
 
 def test_fused_decoding_rejects_bad_ids_and_falls_back_for_many_rows():
-    from tinygrad_llm.models.gpt import _FusedDecoding
     model = tiny()
     caches = [dict() for _ in range(2)]
     model(np.array([[1, 2]]), caches=caches)
     with pytest.raises(IndexError, match="out of range"):
-        _FusedDecoding(model, caches).step(np.array([[-1]]))
-    with pytest.raises(ValueError, match="one new token per sequence"):
-        _FusedDecoding(model, caches).step(np.array([[1, 2]]))
+        model._decoder(caches).step(np.array([[-1]]))
+    with pytest.raises(ValueError, match="one integer token per sequence"):
+        model._decoder(caches).step(np.array([[1, 2]]))
     prompt = np.arange(9 * 2).reshape(9, 2) % 11            # 9 rows > FEW_ROWS: Tensor ops
     np.testing.assert_array_equal(model.generate(prompt, 5, do_sample=False),
                                   model.generate(prompt, 5, do_sample=False, use_cache=False))

@@ -85,7 +85,7 @@ def test_fused_layer_matches_composite_twin(T, B, n_in, H, bias):
 
 def test_batch_split_across_threads_matches_composite(monkeypatch):
     """The numba time loops give each thread a chunk of batch rows (uneven chunks here)."""
-    import tinygrad_llm.ops.lstm_kernels as lstm_ops
+    import tinygrad_llm.kernels.lstm as lstm_ops
     monkeypatch.setattr(lstm_ops, "MIN_ROWS_PER_THREAD", 1)
     monkeypatch.setattr(lstm_ops, "MIN_WORK_PER_CALL", 0)
     arrays = layer_inputs(np.random.default_rng(9), 3, 5, 2, 3)

@@ -24,9 +24,7 @@ Grad mode is the one global switch: ``with no_grad(): ...`` records no graph.
 """
 import functools
 
-import numpy as np
-
-from .kernels._dispatch import empty
+from .kernels.fastnp import array_module
 
 _grad_enabled = True
 
@@ -276,24 +274,20 @@ def _leaf_contribution(leaf, g_in, pending, leaf_grads):
 def _accumulate_leaf(leaf, g):
     if not leaf.requires_grad:
         return
+    xp = array_module(g)
     if leaf.grad is None:
         # Copy: backward functions may return the very array they received (add, reshape), and
         # a leaf's .grad must never alias another gradient that someone may change in place.
-        leaf.grad = Tensor._wrap(_fresh_copy(g, leaf.data.dtype))
+        grad = xp.empty(leaf.data.shape, dtype=leaf.data.dtype)
+        grad[...] = g
+        leaf.grad = Tensor._wrap(grad)
     else:
-        leaf.grad.data = leaf.grad.data + g
+        # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no .shape
+        # to keep and cannot be updated in place by an optimizer
+        leaf.grad.data = xp.asarray(leaf.grad.data + g)
     if leaf._grad_hooks:
         for hook in tuple(leaf._grad_hooks):
             hook(leaf)
-
-
-def _fresh_copy(g, dtype):
-    """A copy of g in dtype; large NumPy ones in memory from the kernels' buffer pool."""
-    if type(g) is not np.ndarray:
-        return g.astype(dtype, copy=True)
-    out = empty(g.shape, dtype)
-    np.copyto(out, g, casting="unsafe")
-    return out
 
 
 # tensor.py imports this module, and Function.apply needs the Tensor class. The package

@@ -4,13 +4,18 @@ Everything here is a plain function of tensors: it checks its arguments (bad inp
 ValueError, IndexError or TypeError naming the shapes, ids or dtypes), arranges the shapes and
 calls one Function from ``tinygrad_llm.ops`` where the formulas live:
 
-    softmax, log_softmax, layer_norm, scaled_dot_product_attention, cross_entropy,
-    linear, embedding, dropout, gelu(approximate='tanh')   ops/fused.py (kernels/ underneath)
-    relu, gelu, tanh, sigmoid, silu, softplus, ...         ops/activation.py
+    softmax, log_softmax            ops/softmax.py
+    layer_norm                      ops/layer_norm.py
+    scaled_dot_product_attention    ops/attention.py
+    cross_entropy                   ops/cross_entropy.py
+    linear                          ops/matmul.py
+    embedding                       ops/indexing.py
+    dropout                         ops/elementwise.py
+    relu, gelu, tanh, sigmoid, ...  ops/activation.py
 
-The fused ops take ``impl=`` ("auto", "ref", "cpu", "cuda"), passed to the kernels' dispatch;
-the environment variable TINYGRAD_LLM_KERNELS=ref forces the NumPy reference everywhere.
-Their unfused twins, made of primitive ops, are in ops/composite.py and ops/fused_composite.py.
+The ops with a kernel take ``impl=`` ("auto", "ref", "cpu", "cuda"), passed to the kernels'
+dispatch; the environment variable TINYGRAD_LLM_KERNELS=ref forces the NumPy reference
+everywhere. Each of their files also holds the unfused twin, made of primitive ops.
 """
 import math
 
@@ -18,12 +23,16 @@ import numpy as np
 
 from .backend import get_array_module
 from .creation import _rng
-from .ops import (leaky_relu, relu, reshape, sigmoid, silu, softplus, tanh, permute,
-                  transpose)
+from .ops import leaky_relu, permute, relu, reshape, sigmoid, silu, softplus, tanh
+from .ops import attention as _attention
+from .ops import cross_entropy as _cross_entropy
 from .ops import gelu as _gelu
-from .ops import fused as _fused
-from .ops import fused_composite as _composite
-from .ops.reduce import normalize_dims
+from .ops import layer_norm as _layer_norm
+from .ops import log_softmax as _log_softmax
+from .ops import softmax as _softmax
+from .ops.elementwise import Dropout
+from .ops.indexing import Embedding
+from .ops.matmul import Linear
 from .tensor import Tensor
 
 __all__ = ["attention", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm",
@@ -38,41 +47,27 @@ def _raw(x):
 # ----- activations ------------------------------------------------------------------------
 
 def gelu(input, approximate="none"):
-    """GELU: x Phi(x) (approximate='none', exact, through erf) or GPT-2's tanh form ('tanh').
-
-    The tanh form runs the in-place fused Function (ops/fused.py GeluTanh); the exact form is
-    ops/activation.py's.
-    """
-    if approximate == "tanh":
-        return _fused.GeluTanh.apply(input)
+    """GELU: x Phi(x) (approximate='none', exact, through erf) or GPT-2's tanh form ('tanh')."""
     return _gelu(input, approximate=approximate)
 
 
 # ----- softmax ------------------------------------------------------------------------------
 
-def _last_axis(fn, x, dim, dtype, impl, name):
+def softmax(input, dim=None, dtype=None, *, impl="auto"):
+    """softmax(x)_i = e^{x_i} / sum_j e^{x_j} along ``dim`` (fused; an all -inf row -> 0)."""
+    return _softmax(_cast(input, dim, dtype, "softmax"), dim, impl=impl)
+
+
+def _cast(x, dim, dtype, name):
     if dim is None:
         raise TypeError(f"{name}: pass dim explicitly (PyTorch's implicit choice of dim is "
                         f"deprecated)")
-    if dtype is not None:
-        x = x.to(dtype)
-    if x.ndim == 0:
-        return reshape(fn.apply(reshape(x, 1), impl=impl), ())
-    (axis,) = normalize_dims(dim, x.ndim, name)
-    if axis == x.ndim - 1:
-        return fn.apply(x, impl=impl)
-    # The kernels work on the last axis: move ``dim`` there and back (two cheap views)
-    return transpose(fn.apply(transpose(x, axis, -1), impl=impl), axis, -1)
-
-
-def softmax(input, dim=None, dtype=None, *, impl="auto"):
-    """softmax(x)_i = e^{x_i} / sum_j e^{x_j} along ``dim`` (fused; an all -inf row -> 0)."""
-    return _last_axis(_fused.Softmax, input, dim, dtype, impl, "softmax")
+    return x if dtype is None else x.to(dtype)
 
 
 def log_softmax(input, dim=None, dtype=None, *, impl="auto"):
     """log_softmax(x)_i = x_i - logsumexp(x) along ``dim`` (fused)."""
-    return _last_axis(_fused.LogSoftmax, input, dim, dtype, impl, "log_softmax")
+    return _log_softmax(_cast(input, dim, dtype, "log_softmax"), dim, impl=impl)
 
 
 # ----- layer norm ---------------------------------------------------------------------------
@@ -92,7 +87,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, imp
     x = input if k == 1 else reshape(input, *input.shape[:input.ndim - k], c)   # (..., C)
     w = weight if (weight is None or k == 1) else reshape(weight, c)            # (C,)
     b = bias if (bias is None or k == 1) else reshape(bias, c)                  # (C,)
-    y = _fused.LayerNorm.apply(x, w, b, eps=eps, impl=impl)
+    y = _layer_norm(x, w, b, eps=eps, impl=impl)
     return y if k == 1 else reshape(y, *input.shape)
 
 
@@ -113,9 +108,10 @@ def _float_mask(attn_mask, xp, dtype):
     return m.astype(dtype, copy=False), None
 
 
-def _causal_mask(xp, tq, tk, dtype):
-    """Additive (Tq, Tk) mask of PyTorch's is_causal: query i sees keys j <= i (top-left)."""
-    allowed = xp.arange(tk)[None, :] <= xp.arange(tq)[:, None]
+def _causal_mask(xp, tq, tk, dtype, offset=0):
+    """Additive (Tq, Tk) mask: query i sees keys j <= i + offset (0: PyTorch's is_causal,
+    aligned top-left; Tk - Tq: aligned bottom-right, the last query sees every key)."""
+    allowed = xp.arange(tk)[None, :] <= xp.arange(tq)[:, None] + offset
     return xp.where(allowed, dtype.type(0), dtype.type(-np.inf))
 
 
@@ -132,7 +128,8 @@ def _to_4d(mask, nd):
     return mask
 
 
-def _attention_masks(query, tk, attn_mask, is_causal, key_padding_mask):
+def _attention_masks(query, tk, attn_mask, is_causal, key_padding_mask,
+                     causal_align="top-left"):
     """(additive float mask array or None, float mask Tensor needing grad or None, causal flag
     for the kernel, bool key padding mask or None), checked, for a query (..., Tq, E)."""
     xp = get_array_module(query.data)
@@ -141,9 +138,12 @@ def _attention_masks(query, tk, attn_mask, is_causal, key_padding_mask):
         raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, "
                          "not both (as in PyTorch)")
     mask, mask_t = _float_mask(attn_mask, xp, dtype)
+    if causal_align not in ("top-left", "bottom-right"):
+        raise ValueError(f"causal_align must be 'top-left' or 'bottom-right', got "
+                         f"{causal_align!r}")
     causal = bool(is_causal)
-    if causal and tq != tk:  # the kernel aligns causal bottom-right; PyTorch top-left
-        mask, causal = _causal_mask(xp, tq, tk, dtype), False
+    if causal and tq != tk and causal_align == "top-left":
+        mask, causal = _causal_mask(xp, tq, tk, dtype), False  # the kernel's is bottom-right
     kpm = None
     if key_padding_mask is not None:
         kpm = xp.asarray(_raw(key_padding_mask))
@@ -158,7 +158,8 @@ def _attention_masks(query, tk, attn_mask, is_causal, key_padding_mask):
 
 
 def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-              key_padding_mask=None, generator=None, need_weights=False, impl="auto"):
+              key_padding_mask=None, generator=None, need_weights=False, impl="auto",
+              causal_align="top-left"):
     """scaled_dot_product_attention that can also return the attention weights.
 
     Returns (out, weights or None). The fused kernel runs unless the weights are needed,
@@ -179,7 +180,7 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                          f"{tuple(key.shape)}, {tuple(value.shape)}")
     tq, tk = query.shape[-2], key.shape[-2]
     mask, mask_t, causal, kpm = _attention_masks(query, tk, attn_mask, is_causal,
-                                                 key_padding_mask)
+                                                 key_padding_mask, causal_align)
     fused = (not need_weights and dropout_p == 0 and mask_t is None and nd <= 4
              and value.shape[-1] == query.shape[-1]
              and query.shape[:-2] == key.shape[:-2] == value.shape[:-2])
@@ -191,15 +192,15 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
         q4, k4, v4 = (t if nd == 4 else reshape(t, *shape4, *t.shape[-2:])
                       for t in (query, key, value))
         m4 = None if mask is None else _to_4d(mask, nd)
-        out = _fused.ScaledDotProductAttention.apply(
+        out = _attention.ScaledDotProductAttention.apply(
             q4, k4, v4, causal=causal, key_padding_mask=kpm, attn_mask=m4, scale=scale,
             impl=impl)                                            # (B, H, Tq, D)
         return (out if nd == 4 else reshape(out, *lead, tq, value.shape[-1])), None
     # Composite path: one additive mask holding everything, the fused softmax for safety
     total = mask
     if causal:
-        total = _causal_mask(xp, tq, tk, dtype) if total is None else total + _causal_mask(
-            xp, tq, tk, dtype)
+        cm = _causal_mask(xp, tq, tk, dtype, offset=tk - tq)    # bottom-right, as the kernel's
+        total = cm if total is None else total + cm
     if kpm is not None:
         pad = xp.where(kpm, dtype.type(-np.inf), dtype.type(0))
         pad = pad.reshape((kpm.shape[0],) + (1,) * (nd - 2) + (tk,))   # (B, 1.., 1, S)
@@ -210,7 +211,7 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
     if dropout_p > 0:
         def drop(p):
             return dropout(p, dropout_p, True, generator=generator)
-    return _composite.scaled_dot_product_attention(
+    return _attention.scaled_dot_product_attention_composite(
         query, key, value, total, scale, drop,
         softmax_fn=lambda s, dim: softmax(s, dim, impl=impl))
 
@@ -233,25 +234,47 @@ def packed_self_attention(qkv, attn_mask=None, is_causal=False, key_padding_mask
         raise ValueError("packed_self_attention: attn_mask requires grad; use "
                          "scaled_dot_product_attention")
     m4 = None if mask is None else _to_4d(mask, 4)
-    return _fused.PackedSelfAttention.apply(qkv, causal=causal, key_padding_mask=kpm,
+    return _attention.PackedSelfAttention.apply(qkv, causal=causal, key_padding_mask=kpm,
                                             attn_mask=m4, scale=scale, impl=impl)
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, *, key_padding_mask=None,
-                                 generator=None, impl="auto"):
+                                 generator=None, impl="auto", causal_align="top-left",
+                                 enable_gqa=False):
     """softmax(Q K^T * scale + M) V, with PyTorch's arguments and semantics.
 
     query (..., L, E), key (..., S, E), value (..., S, Ev).
     attn_mask: bool (True = this key takes part) or float (added to the scores), broadcastable
         to (..., L, S). is_causal: query i sees keys j <= i (not together with attn_mask).
     key_padding_mask (extra): bool (batch, S), True = ignore that key (nn.MultiheadAttention's
-        convention). scale: default 1 / sqrt(E). dropout_p: dropout on the attention weights
+        convention). causal_align (extra): with is_causal and L != S, "top-left" (PyTorch's:
+        query i sees keys j <= i) or "bottom-right" (query i sees keys j <= i + S - L: the
+        queries are the last L positions, as when decoding with a KV cache).
+        enable_gqa: key and value may have fewer heads than query (dim -3), each shared by
+        a group of query heads. scale: default 1 / sqrt(E). dropout_p: dropout on the attention weights
         (always applied when > 0, as in PyTorch; pass 0 in eval mode).
     A query row that sees no key gives 0 output and 0 gradient (PyTorch also gives 0 there).
     """
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        key, value = _repeat_kv_heads(query, key, value)
     out, _ = attention(query, key, value, attn_mask, dropout_p, is_causal, scale,
-                       key_padding_mask, generator, False, impl)
+                       key_padding_mask, generator, False, impl, causal_align)
+    return out
+
+
+def _repeat_kv_heads(query, key, value):
+    """Grouped-query attention: each key/value head serves H_q / H_kv query heads in a row."""
+    hq, hk = query.shape[-3], key.shape[-3]
+    if hq % hk or value.shape[-3] != hk:
+        raise ValueError(f"enable_gqa: the query's {hq} heads must be a multiple of the key's "
+                         f"and value's heads, got {hk} and {value.shape[-3]}")
+    n = hq // hk
+    out = []
+    for t in (key, value):    # (..., Hk, S, E) -> (..., Hk, n, S, E) -> (..., Hq, S, E)
+        lead = tuple(t.shape[:-3])
+        t = t.unsqueeze(-3).expand(*lead, hk, n, *t.shape[-2:])
+        out.append(t.reshape(*lead, hq, *t.shape[-2:]))
     return out
 
 
@@ -263,8 +286,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
 
     input (N, C) with target (N,); input (N, C, d1, ...) with target (N, d1, ...); input (C,)
     with a 0-d target. weight: optional (C,) class weights. Rows whose target equals
-    ignore_index contribute nothing (and 'mean' divides by the kept rows' weight, NaN if
-    none). label_smoothing e mixes the one-hot target with the uniform 1/C. Targets outside
+    ignore_index contribute nothing (and 'mean' divides by the kept rows' weight; with every
+    row ignored it gives 0 and no gradient, where PyTorch gives NaN). label_smoothing e mixes the one-hot target with the uniform 1/C. Targets outside
     [0, C) other than ignore_index raise IndexError (-1 is not wrapped around).
     """
     if reduction not in ("none", "mean", "sum"):
@@ -305,9 +328,9 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         if w.shape != (c,):
             raise ValueError(f"cross_entropy: weight has shape {tuple(w.shape)}, expected "
                              f"({c},)")
-    loss = _fused.CrossEntropy.apply(x2, t2, w, ignore_index=ignore_index,
-                                     reduction=reduction, label_smoothing=label_smoothing,
-                                     impl=impl)
+    loss = _cross_entropy.cross_entropy(x2, t2, w, ignore_index=ignore_index,
+                                        reduction=reduction, label_smoothing=label_smoothing,
+                                        impl=impl)
     return reshape(loss, *t.shape) if reduction == "none" else loss
 
 
@@ -321,7 +344,7 @@ def linear(input, weight, bias=None):
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected "
                          f"({weight.shape[0]},)")
-    return _fused.Linear.apply(input, weight, bias)
+    return Linear.apply(input, weight, bias)
 
 
 def check_ids(ids, num_embeddings, name="embedding"):
@@ -345,7 +368,7 @@ def embedding(input, weight, padding_idx=None):
     ids = check_ids(_raw(input), weight.shape[0])
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    return _fused.Embedding.apply(weight, ids, padding_idx)
+    return Embedding.apply(weight, ids, padding_idx)
 
 
 def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
@@ -359,4 +382,4 @@ def dropout(input, p=0.5, training=True, inplace=False, *, generator=None):
     keep = _rng(generator).random(input.shape) >= p                  # drawn on the CPU
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     multiplier = xp.asarray(keep.astype(input.dtype) * input.dtype.type(scale))
-    return _fused.Dropout.apply(input, multiplier)
+    return Dropout.apply(input, multiplier)

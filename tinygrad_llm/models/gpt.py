@@ -13,8 +13,9 @@ so weights map one to one (GPT-2 stores its Conv1D weights transposed: (in, out)
 
 Generation uses a KV cache: the keys and values of past positions are kept per layer, so each
 new token costs one position's work instead of re-reading the whole prefix. The prompt goes
-through the Tensor forward; each following token, by default, through one fused call per block
-(kernels/gpt_decode.py, the same equations; ``generate(fused=False)`` keeps the Tensor ops).
+through the Tensor forward; each following token, by default, through the fused decoder
+(kernels/gpt_decode.py GPTDecoder: the same equations, one call per block;
+``generate(fused=False)`` keeps the Tensor ops).
 """
 import math
 from dataclasses import asdict, dataclass
@@ -24,11 +25,9 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..autograd import no_grad
-from ..creation import Generator
+from ..creation import Generator, arange
 from ..generate import decode_loop
-from ..kernels import _blas
-from ..kernels.gpt_decode import FEW_ROWS, BlockWeights, gpt_block_decode
-from ..kernels.layer_norm import layer_norm_forward
+from ..kernels.gpt_decode import BlockWeights, GPTDecoder, GPTWeights
 from ..ops import cat
 from ..tensor import Tensor
 
@@ -41,7 +40,7 @@ class GPTConfig:
     n_head: int = 4              # attention heads per block
     n_embd: int = 256            # channels C (must divide by n_head)
     dropout: float = 0.0         # dropout on embeddings, attention output and MLP output
-    bias: bool = True            # biases in Linear layers and LayerNorms (GPT-2: True)
+    bias: bool = True            # biases in the Linear layers and LayerNorms (GPT-2: True)
     layer_norm_epsilon: float = 1e-5   # GPT-2's epsilon
     activation: str = "gelu_new"  # GPT-2's GELU: the tanh approximation ("gelu" = exact)
 
@@ -64,21 +63,17 @@ class CausalSelfAttention(nn.Module):
         H, D = self.n_head, C // self.n_head
         qkv = self.c_attn(x)                                              # (B, T, 3C)
         qkv = qkv.reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)           # (3, B, H, T, D)
-        q, k, v = qkv[0], qkv[1], qkv[2]                                  # (B, H, T, D) each
-        past = 0
-        if cache is not None and cache.get("k") is not None:
-            past = cache["k"].shape[2]
-            k = cat([cache["k"], k], dim=2)                               # (B, H, past+T, D)
-            v = cat([cache["v"], v], dim=2)
-        if cache is not None:
+        if cache is None:  # q, k, v stay packed: their gradient comes back as one buffer
+            y = F.packed_self_attention(qkv, is_causal=True)              # (B, H, T, D)
+        else:  # generation: the keys and values of past positions come from the cache
+            q, k, v = qkv[0], qkv[1], qkv[2]                              # (B, H, T, D) each
+            if cache.get("k") is not None:
+                k = cat([cache["k"], k], dim=2)                           # (B, H, past+T, D)
+                v = cat([cache["v"], v], dim=2)
             cache["k"], cache["v"] = k.detach(), v.detach()
-        if past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        elif T == 1:  # one new token sees every cached position: no mask needed
-            y = F.scaled_dot_product_attention(q, k, v)
-        else:  # new query i sits at position past + i and sees keys 0 .. past + i
-            allowed = np.arange(past + T)[None, :] <= (past + np.arange(T))[:, None]
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=Tensor(allowed))
+            # query i sits at position past + i and sees keys 0 .. past + i
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                               causal_align="bottom-right")
         y = y.permute(0, 2, 1, 3).reshape(B, T, C)                        # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -99,9 +94,9 @@ class MLP(nn.Module):
 class Block(nn.Module):
     def __init__(self, cfg, generator=None):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon, bias=cfg.bias)
         self.attn = CausalSelfAttention(cfg, generator)
-        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon, bias=cfg.bias)
         self.mlp = MLP(cfg, generator)
 
     def forward(self, x, cache=None):
@@ -120,7 +115,7 @@ class GPT(nn.Module):
             "wpe": nn.Embedding(cfg.block_size, cfg.n_embd, generator=g),
             "drop": nn.Dropout(cfg.dropout, generator=g),
             "h": nn.ModuleList([Block(cfg, g) for _ in range(cfg.n_layer)]),
-            "ln_f": nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon),
+            "ln_f": nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_epsilon, bias=cfg.bias),
         })
         self._init_weights(g)
 
@@ -140,7 +135,7 @@ class GPT(nn.Module):
     def forward(self, idx, targets=None, caches=None):
         """idx (B, T) int -> logits (B, T, V); with targets (B, T), also the mean cross-entropy
         (targets of -100 are ignored). ``caches`` (one dict per layer) enables the KV cache."""
-        idx = idx if isinstance(idx, Tensor) else Tensor(np.asarray(idx, dtype=np.int64))
+        idx = idx if isinstance(idx, Tensor) else Tensor(idx, dtype=np.int64)
         B, T = idx.shape
         past = 0
         if caches is not None and caches[0].get("k") is not None:
@@ -149,7 +144,7 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of length {past + T} is longer than block_size "
                              f"{self.config.block_size}")
         tr = self.transformer
-        pos = Tensor(np.arange(past, past + T, dtype=np.int64))
+        pos = arange(past, past + T, device=tr.wpe.weight.device)          # (T,)
         x = tr.drop(tr.wte(idx) + tr.wpe(pos))                            # (B, T, C)
         for i, block in enumerate(tr.h):
             x = block(x, None if caches is None else caches[i])
@@ -157,54 +152,67 @@ class GPT(nn.Module):
         logits = x @ tr.wte.weight.T                                      # (B, T, V)
         loss = None
         if targets is not None:
-            t = targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets))
+            t = targets if isinstance(targets, Tensor) else Tensor(targets, dtype=np.int64)
             loss = F.cross_entropy(logits.reshape(B * T, -1), t.reshape(B * T))
         return logits, loss
 
     @no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
                  do_sample=True, generator=None, use_cache=True, eos_token_id=None,
-                 stream=None, fused=True):
+                 stream=None, fused=True, **sampling):
         """Extend idx (B, T) by max_new_tokens tokens; returns a (B, T + n) int64 array.
 
-        With ``use_cache`` the keys and values of past positions are reused (same tokens as
-        without it); without, the whole (cropped) prefix is re-read at every step. ``fused``:
-        after the prompt, each token runs through one fused kernel call per block (NumPy
-        float models, at most FEW_ROWS sequences; otherwise the Tensor ops run).
+        The sampling arguments are generate.decode_loop's. With ``use_cache`` the keys and
+        values of past positions are reused (same tokens as without); without, the whole
+        (cropped) prefix is re-read at every step. ``fused``: after the prompt, each token
+        runs through the fused decoder (NumPy float models of few sequences).
         """
+        block = self.config.block_size
+        seen = []                                        # the token ids so far, in pieces
+
+        def step(new_ids, cache):                        # decode_loop's protocol
+            seen.append(np.asarray(new_ids))
+            ids = np.concatenate(seen, axis=1)[:, -block:]               # (B, <= block)
+            if not use_cache:
+                return self(ids)[0].data[:, -1], None
+            if cache is None or _cached_length(cache) + new_ids.shape[1] > block:
+                # the prompt, or the window slides: (re)compute the keys and values
+                caches = [dict() for _ in self.transformer.h]
+                logits = self(ids, caches=caches)[0].data[:, -1]         # (B, V)
+                if fused and GPTDecoder.usable(logits):
+                    return logits, self._decoder(caches)
+                return logits, caches
+            if isinstance(cache, GPTDecoder):
+                return cache.step(new_ids), cache
+            return self(new_ids, caches=cache)[0].data[:, -1], cache
+
         was_training = self.training
         self.eval()
-        block = self.config.block_size
-        history = {"ids": None}
-
-        def step(new_ids, cache):
-            # keep the full token history (for the sliding window and the no-cache path)
-            if history["ids"] is None:
-                history["ids"] = np.asarray(new_ids)
-            else:
-                history["ids"] = np.concatenate([history["ids"], np.asarray(new_ids)], axis=1)
-            if not use_cache:
-                logits, _ = self(history["ids"][:, -block:])
-                return logits.data[:, -1, :], None
-            if cache is None or _cached_length(cache) + new_ids.shape[1] > block:
-                # the prompt, or the window slides: (re)compute the last window's keys/values
-                cache = [dict() for _ in self.transformer.h]
-                logits, _ = self(history["ids"][:, -block:], caches=cache)
-                if fused and _FusedDecoding.usable(logits.data):
-                    cache = _FusedDecoding(self, cache)
-                return logits.data[:, -1, :], cache
-            if isinstance(cache, _FusedDecoding):
-                return cache.step(new_ids), cache
-            logits, _ = self(new_ids, caches=cache)
-            return logits.data[:, -1, :], cache
-
         try:
-            return decode_loop(step, idx, max_new_tokens,
-                               temperature=temperature, top_k=top_k, top_p=top_p,
-                               do_sample=do_sample, generator=generator,
-                               eos_token_id=eos_token_id, stream=stream)
+            return decode_loop(step, idx, max_new_tokens, temperature=temperature, top_k=top_k,
+                               top_p=top_p, do_sample=do_sample, generator=generator,
+                               eos_token_id=eos_token_id, stream=stream, **sampling)
         finally:
             self.train(was_training)
+
+    def _decoder(self, caches):
+        """The fused decoder (kernels/gpt_decode.py) over this model's weights and caches."""
+        cfg, tr = self.config, self.transformer
+        dtype = tr.wte.weight.dtype
+
+        def ln(layer):    # a LayerNorm's (weight, bias): zeros where it has no bias
+            return layer.weight.data, _bias(layer.bias, layer.weight.shape[0], dtype)
+
+        def linear(layer):
+            return layer.weight.data, _bias(layer.bias, layer.out_features, dtype)
+
+        blocks = [BlockWeights(*ln(b.ln_1), *linear(b.attn.c_attn), *linear(b.attn.c_proj),
+                               *ln(b.ln_2), *linear(b.mlp.c_fc), *linear(b.mlp.c_proj))
+                  for b in tr.h]
+        weights = GPTWeights(tr.wte.weight.data, tr.wpe.weight.data, *ln(tr.ln_f), blocks)
+        gelu = "tanh" if cfg.activation == "gelu_new" else "none"
+        return GPTDecoder(weights, cfg.n_head, cfg.layer_norm_epsilon, gelu, cfg.block_size,
+                          [c["k"].data for c in caches], [c["v"].data for c in caches])
 
     def config_dict(self):
         return asdict(self.config)
@@ -225,70 +233,9 @@ class GPT(nn.Module):
 
 
 def _cached_length(cache):
-    """Positions held by a KV cache: a _FusedDecoding or the Tensor path's list of dicts."""
-    return cache.t if isinstance(cache, _FusedDecoding) else cache[0]["k"].shape[2]
+    """Positions held by a KV cache: a GPTDecoder, or the Tensor path's list of dicts."""
+    return cache.t if isinstance(cache, GPTDecoder) else cache[0]["k"].shape[2]
 
 
-class _FusedDecoding:
-    """The KV cache and weights of the fused decoding step (kernels/gpt_decode.py).
-
-    Keys and values live in preallocated (B, H, S, D) arrays, one pair per block, S =
-    block_size; positions < t are filled (first from the Tensor forward over the prompt).
-    ``step`` runs one new token per sequence: embeddings, one gpt_block_decode call per
-    block, ln_f and the tied head, and returns the logits (B, V).
-    """
-
-    @staticmethod
-    def usable(logits):
-        """NumPy float logits of few sequences: what the numba decoding kernel runs on."""
-        return (type(logits) is np.ndarray and logits.dtype in (np.float32, np.float64)
-                and logits.shape[0] <= FEW_ROWS)
-
-    def __init__(self, model, caches):
-        cfg, tr = model.config, model.transformer
-        self.n_head, self.eps = cfg.n_head, cfg.layer_norm_epsilon
-        self.gelu = "tanh" if cfg.activation == "gelu_new" else "none"
-        self.wte, self.wpe = tr.wte.weight.data, tr.wpe.weight.data
-        dtype = self.wte.dtype
-        self.ln_f = _ln_params(tr.ln_f, dtype)
-        self.weights = [_block_weights(blk, dtype) for blk in tr.h]
-        B, H, self.t, head_size = caches[0]["k"].shape
-        self.k, self.v = [], []
-        for c in caches:
-            for name, store in (("k", self.k), ("v", self.v)):
-                buf = np.zeros((B, H, cfg.block_size, head_size), dtype=dtype)
-                buf[:, :, :self.t] = c[name].data
-                store.append(buf)
-
-    def step(self, new_ids):
-        new_ids = np.asarray(new_ids)
-        if new_ids.ndim != 2 or new_ids.shape[1] != 1:
-            raise ValueError(f"the fused decoding step takes one new token per sequence, (B, "
-                             f"1), got shape {new_ids.shape}")
-        ids = F.check_ids(new_ids[:, 0], self.wte.shape[0], "generate")                # (B,)
-        x = self.wte[ids] + self.wpe[self.t]                                   # (B, C)
-        for w, k, v in zip(self.weights, self.k, self.v):
-            gpt_block_decode(x, w, k, v, self.t, self.n_head, self.eps, self.gelu)
-        x = layer_norm_forward(x, *self.ln_f, eps=self.eps)[0]
-        self.t += 1
-        return _blas.matmul(x, self.wte.T)                                     # (B, V)
-
-
-def _ln_params(layer, dtype):
-    """A LayerNorm's (weight, bias) arrays: ones and zeros where it has none."""
-    c = layer.normalized_shape
-    return (layer.weight.data if layer.weight is not None else np.ones(c, dtype),
-            layer.bias.data if layer.bias is not None else np.zeros(c, dtype))
-
-
-def _linear_params(layer, dtype):
-    """A Linear's (weight (out, in), bias (out,)) arrays: zeros where it has no bias."""
-    return (layer.weight.data, layer.bias.data if layer.bias is not None else
-            np.zeros(layer.out_features, dtype))
-
-
-def _block_weights(blk, dtype):
-    return BlockWeights(*_ln_params(blk.ln_1, dtype), *_linear_params(blk.attn.c_attn, dtype),
-                        *_linear_params(blk.attn.c_proj, dtype), *_ln_params(blk.ln_2, dtype),
-                        *_linear_params(blk.mlp.c_fc, dtype),
-                        *_linear_params(blk.mlp.c_proj, dtype))
+def _bias(bias, n, dtype):
+    return bias.data if bias is not None else np.zeros(n, dtype)

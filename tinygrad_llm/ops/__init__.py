@@ -1,27 +1,42 @@
 """Differentiable ops, one Function per op (forward and backward side by side).
 
+Primitive ops (the formulas autograd composes):
+
     elementwise.py  add sub mul div neg pow exp log sqrt abs maximum minimum clamp where cast
-    activation.py   tanh sigmoid relu leaky_relu gelu silu softplus
+                    clone to_device, dropout's mask multiply
+    activation.py   tanh sigmoid relu leaky_relu gelu (exact; tanh form on kernels/gelu.py)
+                    silu softplus
     reduce.py       sum mean var std amax amin max min argmax argmin logsumexp
     shape.py        reshape flatten squeeze unsqueeze permute transpose expand
-    indexing.py     getitem gather cat stack split chunk narrow
-    matmul.py       matmul
-    composite.py    softmax log_softmax (the twins of the fused kernels)
+    indexing.py     getitem gather cat stack split chunk narrow, embedding
+    matmul.py       matmul, linear
+
+Op families with a kernel: each file holds the composite twin (made of the primitive ops
+above; read it first), then the Function that calls the kernel in kernels/, which must agree
+with the twin in value and gradient:
+
+    softmax.py      softmax log_softmax           kernels/softmax.py
+    layer_norm.py   layer_norm                    kernels/layer_norm.py
+    attention.py    scaled_dot_product_attention  kernels/attention.py
+    cross_entropy.py cross_entropy                kernels/cross_entropy.py
+    lstm.py         lstm_cell, lstm_layer         kernels/lstm.py
 """
 from .activation import gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from .composite import log_softmax, softmax
 from .elementwise import (abs, add, cast, clamp, clone, div, exp, log, masked_fill, maximum,
                           minimum, mul, neg, pow, sqrt, sub, to_device, unbroadcast, where)
-from .indexing import cat, chunk, gather, getitem, narrow, split, stack
-from .matmul import matmul
+from .indexing import cat, chunk, embedding, gather, getitem, narrow, split, stack
+from .layer_norm import layer_norm
+from .matmul import linear, matmul
 from .reduce import (amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var)
 from .shape import expand, flatten, permute, reshape, squeeze, transpose, unsqueeze, view
+from .softmax import log_softmax, softmax
 
 __all__ = [
     "abs", "add", "amax", "amin", "argmax", "argmin", "cast", "cat", "chunk", "clamp", "clone",
-    "div", "exp", "expand", "flatten", "gather", "gelu", "getitem", "leaky_relu", "log",
-    "log_softmax", "logsumexp", "masked_fill", "matmul", "max", "maximum", "mean", "min",
-    "minimum", "mul", "narrow", "neg", "permute", "pow", "relu", "reshape", "sigmoid", "silu",
-    "softmax", "softplus", "split", "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh",
-    "to_device", "transpose", "unbroadcast", "unsqueeze", "var", "view", "where",
+    "div", "embedding", "exp", "expand", "flatten", "gather", "gelu", "getitem", "layer_norm",
+    "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "masked_fill", "matmul", "max",
+    "maximum", "mean", "min", "minimum", "mul", "narrow", "neg", "permute", "pow", "relu",
+    "reshape", "sigmoid", "silu", "softmax", "softplus", "split", "sqrt", "squeeze", "stack",
+    "std", "sub", "sum", "tanh", "to_device", "transpose", "unbroadcast", "unsqueeze", "var",
+    "view", "where",
 ]

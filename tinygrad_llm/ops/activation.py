@@ -5,9 +5,13 @@ their derivatives are functions of the output (1 - y^2, y (1 - y)).
 """
 import math
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.gelu import GELU_CUBIC, SQRT_2_OVER_PI  # the fused kernel's constants
+from ..kernels import gelu as gelu_kernel
+from ..kernels import special
+from ..kernels.gelu import GELU_CUBIC, SQRT_2_OVER_PI
 
 
 class Tanh(Function):
@@ -88,23 +92,32 @@ INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+def gelu_tanh_composite(x):
+    """GELU's tanh form from primitive ops: the readable twin of GeluTanh."""
+    return 0.5 * x * (1 + tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)))
+
+
 class GeluTanh(Function):
     """GELU, tanh approximation (GPT-2's):
 
         u = sqrt(2/pi) (x + 0.044715 x^3),   t = tanh(u),   y = 0.5 x (1 + t)
         dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+
+    Kernel: kernels/gelu.py (one pass over memory per direction); t is saved so that the
+    backward needs no second tanh.
     """
 
     def forward(self, x):
-        xp = get_array_module(x)
-        t = xp.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+        fast = x.dtype in (np.float32, np.float64)   # the kernel's dtypes; else its reference
+        y, t = gelu_kernel.gelu_tanh_forward(x) if fast else gelu_kernel.gelu_tanh_forward_ref(x)
         self.save_for_backward(x, t)
-        return 0.5 * x * (1 + t)
+        return y
 
     def backward(self, g):
         x, t = self.saved
-        du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x)
-        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
+        if x.dtype in (np.float32, np.float64):
+            return gelu_kernel.gelu_tanh_backward(x, t, g)
+        return gelu_kernel.gelu_tanh_backward_ref(x, t, g)
 
 
 class GeluExact(Function):
@@ -114,8 +127,7 @@ class GeluExact(Function):
     """
 
     def forward(self, x):
-        from ..kernels.special import erf  # NumPy has no erf; the kernel gives full precision
-        cdf = 0.5 * (1 + erf(x * INV_SQRT_2))
+        cdf = 0.5 * (1 + special.erf(x * INV_SQRT_2))  # NumPy has no erf: kernels/special.py
         self.save_for_backward(x, cdf)
         return x * cdf
 

@@ -370,3 +370,14 @@ def masked_fill(x, mask, value):
                          f"the input shape {tuple(x.shape)} without enlarging it")
     return out
 
+
+
+class Dropout(Function):
+    """y = x * keep / (1 - p)   (keep ~ Bernoulli(1 - p));   dx = dy * keep / (1 - p)."""
+
+    def forward(self, x, multiplier):
+        self.multiplier = multiplier                                  # keep / (1 - p)
+        return x * multiplier
+
+    def backward(self, g):
+        return g * self.multiplier, None

@@ -6,6 +6,7 @@ Their backward passes scatter the gradient back to where the values came from. W
 """
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
+from ..kernels import embedding as embedding_kernel
 from .reduce import normalize_dims
 
 
@@ -82,6 +83,29 @@ class Gather(Function):
         dx = xp.zeros(self.in_shape, dtype=g.dtype)
         scatter_add(dx, _along_axis(self.index, self.dim, xp), g)
         return dx
+
+
+class Embedding(Function):
+    """y[...] = W[ids[...]]   (a row lookup);   dW[i] = sum of dy over positions with ids == i.
+
+    Rows equal to padding_idx get no gradient. The ids are checked by the caller. Kernel:
+    kernels/embedding.py (the scatter-add of the backward, split by column blocks).
+    """
+
+    def forward(self, weight, ids, padding_idx=None):
+        self.ids, self.padding_idx, self.w_shape = ids, padding_idx, weight.shape
+        return weight[ids]                                            # (..., C)
+
+    def backward(self, g):
+        ids = self.ids.reshape(-1)                                    # (N,)
+        g2 = g.reshape(-1, g.shape[-1])                               # (N, C)
+        dw = embedding_kernel.embedding_backward(ids, g2, self.w_shape[0],
+                                                 padding_idx=self.padding_idx)
+        return dw, None, None
+
+
+def embedding(weight, ids, padding_idx=None):
+    return Embedding.apply(weight, ids, padding_idx)
 
 
 def _along_axis(index, dim, xp):

@@ -28,30 +28,16 @@ Backward (BPTT) walks t = T .. 1 carrying dh (to h_t from step t+1) and dc (to c
 (the step kernel also sums da into the bias gradient), and then every weight gradient is one
 GEMM over all steps at once: dW_ih = dA^T X, dW_hh = dA^T H_prev, dX = dA W_ih.
 
-Threads: batch rows never interact, so on the CPU each thread takes a block of rows and runs
-the whole time loop on it (no synchronisation per step); the large GEMMs are split by rows over
-the kernels' thread pool (kernels/_blas.matmul). A Function has one output, so this one
-returns (T + 1, B, H): rows 0 .. T-1 are h_1 .. h_T (the output sequence) and row T is c_T (a
-view of one buffer that also holds h_0 in front, so that H_prev = h_0 .. h_{T-1} is contiguous
-for dW_hh). ``lstm_layer`` slices it into (y, h_T, c_T).
+A Function has one output, so this one returns (T + 1, B, H): rows 0 .. T-1 are h_1 .. h_T
+(the output sequence) and row T is c_T; ``lstm_layer`` slices it into (y, h_T, c_T).
 
-The step kernels (ops/lstm_kernels.py) exist twice: a NumPy/CuPy reference (the
-specification; used for CuPy arrays and under TINYGRAD_LLM_KERNELS=ref) and a numba @njit
-version. The float32 numba kernel uses a polynomial exp (kernels/_fastmath.py) so that its loop
-vectorizes; it is finite for pre-activations of any size (sigmoid from e^-|a|, tanh from
-e^-2|a|).
+Kernel: kernels/lstm.py (the step as a NumPy reference and as a fused numba loop, the time
+loops, and the GEMMs over all steps).
 """
-import numpy as np
-
 from ..autograd import Function
-from ..backend import get_array_module
-from ..kernels import _blas
-from ..kernels._blas import single_threaded_blas
-from ..kernels._dispatch import choose_impl, empty
+from ..kernels import lstm as kernel
 from .activation import sigmoid, tanh
 from .indexing import chunk, stack
-from .lstm_kernels import (_backward_loop_cpu, _backward_loop_ref, _forward_loop_cpu,
-                           _forward_loop_ref, _threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,68 +79,22 @@ class LSTMLayer(Function):
     """
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
-        xp = get_array_module(x)
-        T, B, n_in = x.shape
-        H, G = w_hh.shape[1], w_hh.shape[0]
-        # numba kernels for float32/float64 NumPy arrays; the reference for the rest
-        self.cpu = (choose_impl(x, h0, c0, w_ih, w_hh) == "cpu"
-                    and x.dtype in (np.float32, np.float64))
-        self.threads = _threads(B, T, H) if self.cpu else 1
-        w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
-        x2 = xp.ascontiguousarray(x.reshape(T * B, n_in))   # (T*B, I)
-        # a_t = x_t W_ih^T + ...: the input half of every step at once, one GEMM
-        gates = _blas.matmul(x2, w_ih.T).reshape(T, B, G)   # x_t W_ih^T, then [i f g o]
-        if b_ih is not None:
-            bias = b_ih + b_hh                              # (4H,) added inside the step kernel
-        else:
-            bias = xp.zeros(G, dtype=x.dtype)
-        buf = empty((T + 2, B, H), x.dtype, xp)            # h_0, h_1 .. h_T, c_T
-        cs = empty((T + 1, B, H), x.dtype, xp)             # c_0 .. c_T
-        tanh_c = empty((T, B, H), x.dtype, xp)
-        buf[0], cs[0] = h0, c0
-        if not self.cpu:
-            _forward_loop_ref(gates, w_hh.T, bias, buf, cs, tanh_c)
-        else:
-            with single_threaded_blas():
-                _forward_loop_cpu(gates, w_hh.T, bias, buf, cs, tanh_c, self.threads)
-        buf[T + 1] = cs[T]
-        y = buf[1:]                                         # (T + 1, B, H) view: the output
-        # x (as given) is saved too, so that autograd's version check covers the input
-        self.save_for_backward(x2, w_ih, w_hh, gates, cs, tanh_c, buf, y, x)
+        bias = None if b_ih is None else b_ih + b_hh           # (4H,) both add to a_t
+        y, state = kernel.lstm_forward(x, h0, c0, w_ih, w_hh, bias)
+        # x (as given) and y are saved too, so that autograd's version checks cover them
+        self.save_for_backward(x, y, *state)
         self.has_bias = b_ih is not None
-        return y
+        return y                                                # (T + 1, B, H)
 
     def backward(self, grad):
-        x2, w_ih, w_hh, acts, cs, tanh_c, buf, _, _ = self.saved
-        xp = get_array_module(grad)
-        T, B, G = acts.shape
-        H, n_in, n = G // 4, x2.shape[1], self.threads
-        grad = xp.ascontiguousarray(grad)                   # (T + 1, B, H)
-        da = empty((T, B, G), acts.dtype, xp)              # dL/da_t for every step
-        dc = grad[T].copy()                                 # dL/dc_T, then dL/dc_0
-        dh0 = xp.empty((B, H), dtype=acts.dtype)            # dL/dh_0
-        db_parts = xp.zeros((n, G), dtype=acts.dtype)       # bias gradient per batch chunk
-        if not self.cpu:
-            _backward_loop_ref(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
-        else:
-            with single_threaded_blas():
-                _backward_loop_cpu(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
         need_x, need_h0, need_c0, need_wih, need_whh, need_bih, need_bhh = self.needs_input_grad
-        da2 = da.reshape(T * B, G)                          # (T*B, 4H)
-        h_prev2 = buf[:T].reshape(T * B, H)                 # h_0 .. h_{T-1}: (T*B, H)
-        # a_t = x_t W_ih^T + h_{t-1} W_hh^T + ...  =>  over all steps at once:
-        #   dx = dA W_ih,   dW_ih = dA^T X,   dW_hh = dA^T H_prev
-        dx2 = _blas.matmul(da2, w_ih) if need_x else None               # (T*B, I)
-        dw_ih = _blas.matmul(da2.T, x2) if need_wih else None           # (4H, I)
-        dw_hh = _blas.matmul(da2.T, h_prev2) if need_whh else None      # (4H, H)
-        dx = dx2.reshape(T, B, n_in) if need_x else None
-        db_ih = db_hh = None
-        if self.has_bias and (need_bih or need_bhh):
-            db = db_parts.sum(axis=0)                       # (4H,) both biases add to a_t
-            db_ih = db if need_bih else None
-            db_hh = db.copy() if need_bhh else None
-        return (dx, dh0 if need_h0 else None, dc if need_c0 else None,
-                dw_ih if need_wih else None, dw_hh if need_whh else None, db_ih, db_hh)
+        need_b = self.has_bias and (need_bih or need_bhh)
+        dx, dh0, dc0, dw_ih, dw_hh, db = kernel.lstm_backward(
+            grad, self.saved[2:], need_x, need_wih, need_whh, need_b)
+        db_ih = db if need_b and need_bih else None
+        db_hh = db.copy() if need_b and need_bhh else None
+        return (dx, dh0 if need_h0 else None, dc0 if need_c0 else None,
+                dw_ih, dw_hh, db_ih, db_hh)
 
 
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):

@@ -1,4 +1,4 @@
-"""Matrix multiplication, batched and broadcast, with NumPy's 1-D conventions.
+"""Matrix products: matmul (batched and broadcast, NumPy's 1-D conventions) and linear.
 
     C = A @ B,   C[..., i, j] = sum_k A[..., i, k] B[..., k, j]
     dA = dC @ B^T,   dB = A^T @ dC
@@ -10,8 +10,7 @@ matrix ((B, T, C) @ (C, D)) is done as one large 2-D GEMM, which BLAS runs much 
 a loop of small ones.
 """
 from ..autograd import Function
-from ..backend import get_array_module
-from ..kernels import _blas
+from ..kernels.fastnp import array_module
 from .elementwise import unbroadcast
 
 
@@ -32,14 +31,15 @@ class MatMul(Function):
     def forward(self, a, b):
         _check_shapes(a, b)
         self.save_for_backward(a, b)
+        xp = array_module(a, b)
         if b.ndim == 2 and a.ndim >= 2:  # rows times one matrix: a single 2-D GEMM
-            c = _blas.matmul(a.reshape(-1, a.shape[-1]), b)
+            c = xp.matmul(a.reshape(-1, a.shape[-1]), b)
             return c.reshape(a.shape[:-1] + (b.shape[1],))
-        return a @ b
+        return xp.matmul(a, b)
 
     def backward(self, g):
         a, b = self.saved
-        xp = get_array_module(g)
+        xp = array_module(g)
         need_a, need_b = self.needs_input_grad
         if a.ndim == 1 and b.ndim == 1:  # dot product: g is a scalar
             return (g * b if need_a else None), (g * a if need_b else None)
@@ -54,14 +54,14 @@ class MatMul(Function):
         if b2.ndim == 2 and a2.ndim >= 2:              # rows @ matrix: 2-D GEMMs again
             g_rows = g2.reshape(-1, g2.shape[-1])      # (N, n)
             if need_a:
-                ga = _blas.matmul(g_rows, b2.T).reshape(a2.shape)
+                ga = xp.matmul(g_rows, b2.T).reshape(a2.shape)
             if need_b:
-                gb = _blas.matmul(a2.reshape(-1, a2.shape[-1]).T, g_rows)
+                gb = xp.matmul(a2.reshape(-1, a2.shape[-1]).T, g_rows)
         else:
             if need_a:
-                ga = unbroadcast(g2 @ xp.swapaxes(b2, -1, -2), a2.shape)
+                ga = unbroadcast(xp.matmul(g2, xp.swapaxes(b2, -1, -2)), a2.shape)
             if need_b:
-                gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g2, b2.shape)
+                gb = unbroadcast(xp.matmul(xp.swapaxes(a2, -1, -2), g2), b2.shape)
         if ga is not None and a.ndim == 1:
             ga = ga.reshape(a.shape)
         if gb is not None and b.ndim == 1:
@@ -71,3 +71,34 @@ class MatMul(Function):
 
 def matmul(a, b):
     return MatMul.apply(a, b)
+
+
+class Linear(Function):
+    """y = x W^T + b   with W (out, in) as in PyTorch; x (..., in), y (..., out).
+
+    dx = dy W,   dW = dy^T x  (summed over all rows),   db = sum of dy over all rows
+    One Function instead of transpose + matmul + add: one GEMM per gradient, no unbroadcast.
+    """
+
+    def forward(self, x, weight, bias=None):
+        self.save_for_backward(x, weight)
+        xp = array_module(x, weight)
+        x2 = x.reshape(-1, x.shape[-1])                               # (N, in)
+        y = xp.matmul(x2, weight.T)                                   # (N, out)
+        if bias is not None:
+            y += bias
+        return y.reshape(x.shape[:-1] + (weight.shape[0],))          # (..., out)
+
+    def backward(self, g):
+        x, weight = self.saved
+        xp = array_module(g)
+        need_x, need_w, need_b = self.needs_input_grad
+        g2 = g.reshape(-1, g.shape[-1])                               # (N, out)
+        dx = xp.matmul(g2, weight).reshape(x.shape) if need_x else None          # (..., in)
+        dw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1])) if need_w else None     # (out, in)
+        db = g2.sum(axis=0) if need_b else None                       # (out,)
+        return dx, dw, db
+
+
+def linear(x, weight, bias=None):
+    return Linear.apply(x, weight, bias)

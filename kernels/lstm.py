@@ -1,14 +1,32 @@
-"""The LSTM step kernels and time loops behind ops/lstm.py: arrays in, arrays out.
+"""The LSTM layer over a whole sequence, forward and backward through time: arrays in, out.
 
 Shape legend: T time steps, B batch, I input size, H hidden size, G = 4H (gates i, f, g, o).
-The equations and the backward formulas are in ops/lstm.py's docstring. In order:
+The equations and the backward formulas are in ops/lstm.py's docstring, beside the Function
+that calls the two public functions at the end of this file:
+
+    lstm_forward(x, h0, c0, w_ih, w_hh, bias) -> (y (T + 1, B, H), saved)
+    lstm_backward(grad, saved, needs_x, needs_w_ih, needs_w_hh, needs_bias)
+        -> (dx, dh0, dc0, dw_ih, dw_hh, db)
+
+In order:
 
     (a) reference   one step in NumPy/CuPy, written like the equations (the specification)
     (b) numba CPU   the same step as one fused loop over (B, H), then the time loops that give
-                    each thread a block of batch rows (the large GEMMs are in ops/lstm.py)
+                    each thread a block of batch rows
+    (c) the layer   the input and weight GEMMs over all steps at once around the time loop
 
-Buffers are preallocated by the caller and overwritten, except ``db`` / ``db_parts``, into
-which the backward kernels accumulate the bias gradient.
+Buffers are preallocated and overwritten, except ``db`` / ``db_parts``, into which the
+backward kernels accumulate the bias gradient. Optimizations of the CPU path, and why
+(measurements in benchmarks/README.md, "LSTM"):
+
+    1. the five nonlinearities and the cell update fused into one loop per step, with
+       polynomial exp/tanh (kernels/_fastmath.py) so that the loop vectorizes
+    2. FMA contraction in the forward step
+    3. one block of batch rows per thread for the whole time loop (no sync per step), on the
+       kernels' one thread pool rather than numba's OpenMP prange, whose spinning workers slowed
+       the GEMMs that follow
+    4. the per-step recurrent GEMM called straight from numba (kernels/_cblas.py)
+    5. one thread for small calls (a one-token step while generating)
 """
 import math
 
@@ -17,11 +35,21 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..backend import get_array_module
-from ..kernels._cblas import gemm
-from ..kernels._dispatch import parallel_items
-from ..kernels._fastmath import as_type_of, exp_le0, select_lt, tanh_fast
-from .activation import _stable_sigmoid
+from tinygrad_llm.backend import get_array_module
+
+from . import _dispatch
+from ._blas import single_threaded_blas
+from ._cblas import gemm
+from ._dispatch import parallel_items
+from ._fastmath import as_type_of, exp_le0, select_lt, tanh_fast
+from .fastnp import array_module
+
+
+def _stable_sigmoid(x):
+    """1 / (1 + e^-x) without overflow: use e^-|x|, which is always <= 1."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,9 +113,8 @@ def _sigmoid_overload(x):
 # error_model="numpy": no ZeroDivisionError branch in a / b, which would stop vectorization.
 # Each gate block is taken as a row slice (ai = gates[b, 0:H], ...) and indexed with the loop
 # counter alone: an index like gates[b, H + j] makes numba emit a negative-index wraparound
-# select that LLVM cannot remove, and the loop then runs scalar (5x slower, measured).
-# fastmath "contract" only (a * b + c as one FMA; no other IEEE rule relaxed): the exp and
-# tanh polynomials run ~17 % faster (34 -> 28.5 us for 32 x 128 cells).
+# select that LLVM cannot remove, and the loop then runs scalar. fastmath "contract" only
+# (a * b + c as one FMA; no other IEEE rule relaxed) speeds up the exp and tanh polynomials.
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _cell_forward_cpu(gates, rec, bias, c_prev, c, tanh_c, h):
     """One step in place (see _cell_forward_ref): gates (B, 4H) -> [i f g o]."""
@@ -151,9 +178,8 @@ def _cell_backward_cpu(dy, dh_rec, dc, acts, c_prev, tanh_c, da, db):
 # step (a multithreaded BLAS call per step would wait for both cores T times). Each step's
 # recurrent GEMM is then a single-threaded BLAS call on the chunk (NumPy's OpenBLAS through
 # kernels/_cblas.gemm, kept at one thread by the caller). The chunks run on the kernels' one
-# thread pool (_dispatch.parallel_items), like the GEMMs around them: with numba's OpenMP
-# prange here, its spinning workers slowed the pooled GEMMs that follow and the whole training
-# step took 11-17 % longer (measured A/B, interleaved). One chunk runs inline on the caller.
+# thread pool (_dispatch.parallel_items), like the GEMMs around them (numba's OpenMP prange
+# here would leave workers spinning that slow the GEMMs that follow). One chunk runs inline.
 @njit(cache=True, nogil=True)
 def _forward_rows(gates, w_hh_t, bias, hs, cs, tanh_c, lo, hi):
     """Rows lo:hi of every step. hs[0], cs[0] hold h_0, c_0 on entry; fills hs[1:], cs[1:]
@@ -238,7 +264,79 @@ MIN_WORK_PER_CALL = 1 << 16  # T * B * H below which handing work to threads cos
 
 def _threads(B, T=None, H=None):
     """Threads for a batch of B rows: one per MIN_ROWS_PER_THREAD rows, at most all of them,
-    and just one for small calls (a one-token step while generating: ~40x faster measured)."""
+    and just one for small calls (a one-token step while generating), where the hand-off to
+    another thread costs more than the work."""
     if T is not None and H is not None and T * B * H < MIN_WORK_PER_CALL:
         return 1
     return max(1, min(numba.get_num_threads(), B // MIN_ROWS_PER_THREAD))
+
+
+# ---------------------------------------------------------------------------------------------
+# (c) The layer: the GEMMs over all steps around the time loops (ops/lstm.py's LSTMLayer)
+# ---------------------------------------------------------------------------------------------
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, bias, impl="auto"):
+    """One LSTM layer: x (T, B, I), h0, c0 (B, H), w_ih (4H, I), w_hh (4H, H), bias (4H,)
+    (b_ih + b_hh, or None).
+
+    Returns (y, saved): y (T + 1, B, H) holds h_1 .. h_T, then c_T (a view of one buffer that
+    also holds h_0 in front, so that H_prev = h_0 .. h_{T-1} is contiguous for dW_hh); saved is
+    what lstm_backward needs.
+    """
+    xp = array_module(x)
+    T, B, n_in = x.shape
+    H, G = w_hh.shape[1], w_hh.shape[0]
+    # numba kernels for float32/float64 NumPy arrays; the reference for the rest
+    cpu = (_dispatch.choose_impl(x, h0, c0, w_ih, w_hh, impl=impl) == "cpu"
+           and x.dtype in (np.float32, np.float64))
+    threads = _threads(B, T, H) if cpu else 1
+    w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
+    x2 = xp.ascontiguousarray(x.reshape(T * B, n_in))       # (T*B, I)
+    # a_t = x_t W_ih^T + ...: the input half of every step at once, one GEMM
+    gates = xp.matmul(x2, w_ih.T).reshape(T, B, G)          # x_t W_ih^T, then [i f g o]
+    if bias is None:
+        bias = xp.zeros(G, dtype=x.dtype)                   # (4H,) added inside the step
+    buf = xp.empty((T + 2, B, H), x.dtype)                  # h_0, h_1 .. h_T, c_T
+    cs = xp.empty((T + 1, B, H), x.dtype)                   # c_0 .. c_T
+    tanh_c = xp.empty((T, B, H), x.dtype)
+    buf[0], cs[0] = h0, c0
+    if not cpu:
+        _forward_loop_ref(gates, w_hh.T, bias, buf, cs, tanh_c)
+    else:
+        with single_threaded_blas():
+            _forward_loop_cpu(gates, w_hh.T, bias, buf, cs, tanh_c, threads)
+    buf[T + 1] = cs[T]
+    saved = (x2, w_ih, w_hh, gates, cs, tanh_c, buf, cpu, threads)
+    return buf[1:], saved                                   # (T + 1, B, H) view
+
+
+def lstm_backward(grad, saved, needs_x=True, needs_w_ih=True, needs_w_hh=True,
+                  needs_bias=True):
+    """BPTT of lstm_forward for grad (T + 1, B, H) (dL/dh_1 .. dL/dh_T, then dL/dc_T).
+
+    Returns (dx (T, B, I), dh0 (B, H), dc0 (B, H), dw_ih (4H, I), dw_hh (4H, H), db (4H,));
+    the gradients not asked for are None (dh0 and dc0 always come back).
+    """
+    x2, w_ih, w_hh, acts, cs, tanh_c, buf, cpu, threads = saved
+    xp = array_module(grad)
+    T, B, G = acts.shape
+    H, n_in = G // 4, x2.shape[1]
+    grad = xp.ascontiguousarray(grad)                       # (T + 1, B, H)
+    da = xp.empty((T, B, G), acts.dtype)                    # dL/da_t for every step
+    dc = grad[T].copy()                                     # dL/dc_T, then dL/dc_0
+    dh0 = xp.empty((B, H), dtype=acts.dtype)                # dL/dh_0
+    db_parts = xp.zeros((threads, G), dtype=acts.dtype)     # bias gradient per batch chunk
+    if not cpu:
+        _backward_loop_ref(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
+    else:
+        with single_threaded_blas():
+            _backward_loop_cpu(grad, acts, cs, tanh_c, w_hh, da, dh0, dc, db_parts)
+    da2 = da.reshape(T * B, G)                              # (T*B, 4H)
+    h_prev2 = buf[:T].reshape(T * B, H)                     # h_0 .. h_{T-1}: (T*B, H)
+    # a_t = x_t W_ih^T + h_{t-1} W_hh^T + ...  =>  over all steps at once:
+    #   dx = dA W_ih,   dW_ih = dA^T X,   dW_hh = dA^T H_prev
+    dx = xp.matmul(da2, w_ih).reshape(T, B, n_in) if needs_x else None     # (T, B, I)
+    dw_ih = xp.matmul(da2.T, x2) if needs_w_ih else None                   # (4H, I)
+    dw_hh = xp.matmul(da2.T, h_prev2) if needs_w_hh else None              # (4H, H)
+    db = db_parts.sum(axis=0) if needs_bias else None       # (4H,) both biases add to a_t
+    return dx, dh0, dc, dw_ih, dw_hh, db

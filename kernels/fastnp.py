@@ -1,0 +1,59 @@
+"""NumPy as the ops compute with it on the CPU: numpy itself, with two functions made fast.
+
+This module is the one seam between the formulas and the speed. The ops and autograd write
+their formulas in the NumPy API on ``xp = array_module(x)`` (``xp.matmul(x, w.T)``,
+``xp.empty(shape, dtype)``), and what ``xp`` is decides how fast they run:
+
+    CuPy arrays                   cupy (the GPU)
+    NumPy arrays                  this module: every public name of numpy, except
+        empty, empty_like           large buffers come from the kernels' buffer pool
+                                    (kernels/_buffer_pool.py), so that writing a fresh output
+                                    does not page-fault at every training step
+        matmul                      2-D float products run on the kernels' one thread pool
+                                    (kernels/_blas.py): OpenBLAS's own threads keep spinning
+                                    after each call and slow the numba kernels that follow
+    TINYGRAD_LLM_KERNELS=ref      matmul is plain numpy.matmul (read at each call)
+
+Nothing here changes a result: a pooled buffer is an uninitialized array like numpy.empty's,
+and the threaded product computes the same sums (each thread runs BLAS on a block of rows).
+"""
+import os
+import sys
+
+import numpy as np
+
+from tinygrad_llm import backend
+
+from . import _blas, _dispatch
+
+# Every public name of NumPy (xp.where, xp.float32, xp.ndarray, ...) is NumPy's own object.
+globals().update({name: value for name, value in vars(np).items() if not name.startswith("_")})
+
+
+def empty(shape, dtype=np.float64):
+    """numpy.empty; large arrays from the buffer pool (uninitialized, C-contiguous)."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    return _dispatch.empty(tuple(shape), dtype)
+
+
+def empty_like(a, dtype=None):
+    """numpy.empty_like for a C-contiguous result; large arrays from the buffer pool."""
+    return empty(a.shape, a.dtype if dtype is None else dtype)
+
+
+def matmul(a, b, out=None):
+    """numpy.matmul; 2-D float products split by rows (or columns) over the thread pool."""
+    if (out is not None or a.ndim != 2 or b.ndim != 2
+            or os.environ.get(_dispatch.ENV_VAR, "").strip().lower() == "ref"):
+        return np.matmul(a, b, out=out)
+    return _blas.matmul(a, b)
+
+
+def array_module(*arrays):
+    """The module the ops compute with: cupy for CuPy arrays, else this module (see above)."""
+    xp = backend.get_array_module(*arrays)
+    return _this_module if xp is np else xp
+
+
+_this_module = sys.modules[__name__]

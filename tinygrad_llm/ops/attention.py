@@ -1,0 +1,91 @@
+"""Scaled dot-product attention: the composite twin, then the Functions that run the kernel.
+
+    out = softmax(Q K^T * scale + M) V,   per batch and head
+
+Read the twin first: two matmuls, the mask added to the scores, a softmax. autograd
+differentiates it through those ops. It is also the path F.scaled_dot_product_attention takes
+for what the kernel does not do: dropout on the attention weights, a mask that needs a
+gradient, V of another head size. The Functions keep only one number per query row (the
+log-sum-exp of its scores) instead of the (Tq, Tk) weights, and must agree with the twin in
+value and gradient (tests/test_op_attention.py).
+
+Kernels: kernels/attention.py (NumPy reference, numba CPU tiles, numba CUDA).
+
+Shape legend: B batch, H heads, Tq query and Tk key positions, D head size.
+"""
+import math
+
+from ..autograd import Function
+from ..kernels import attention as kernel
+from ..kernels.fastnp import array_module
+from .matmul import matmul
+from .shape import transpose
+from .softmax import softmax_composite
+
+
+def scaled_dot_product_attention_composite(q, k, v, mask=None, scale=None, dropout=None,
+                                           softmax_fn=softmax_composite):
+    """softmax(Q K^T * scale + mask) V.
+
+    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv). ``mask`` is an additive float Tensor or
+    array broadcastable to (..., Tq, Tk), -inf where a key is hidden. ``dropout`` is None or
+    a function applied to the attention weights. ``softmax_fn`` defaults to the composite
+    softmax; F passes the fused one, which gives zeros (not NaN) for a fully masked row.
+    Returns (out (..., Tq, Dv), weights (..., Tq, Tk)); the weights are those multiplied with
+    V, after dropout (as PyTorch's nn.MultiheadAttention returns them).
+    """
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    s = matmul(q, transpose(k, -2, -1)) * scale                  # (..., Tq, Tk)
+    if mask is not None:
+        s = s + mask
+    p = softmax_fn(s, -1)                                         # (..., Tq, Tk)
+    if dropout is not None:
+        p = dropout(p)
+    return matmul(p, v), p                                        # (..., Tq, Dv)
+
+
+class ScaledDotProductAttention(Function):
+    """out = softmax(Q K^T * scale + M) V, per batch and head; Q (B, H, Tq, D), K, V (B, H, Tk, D).
+
+    M combines the causal mask (bottom-right aligned), the key padding mask (True = ignore)
+    and an additive float mask; it is a constant (no gradient). With P = softmax(S) and
+    Di = sum_d dO_id O_id:
+        dV = P^T dO,   dP = dO V^T,   dS = P * (dP - Di),   dQ = dS K scale,   dK = dS^T Q scale
+    The kernel keeps only lse = logsumexp of each score row and rebuilds P from it. A row
+    with no visible key gives out = 0 and no gradient (no NaN).
+    """
+
+    def forward(self, q, k, v, causal=False, key_padding_mask=None, attn_mask=None,
+                scale=None, impl="auto"):
+        xp = array_module(q, k, v)
+        q, k, v = (xp.ascontiguousarray(a) for a in (q, k, v))     # (B, H, T, D) each
+        self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
+                         attn_mask=attn_mask, scale=scale, impl=impl)
+        out, lse = kernel.attention_forward(q, k, v, **self.opts)   # (B, H, Tq, D), (B, H, Tq)
+        self.save_for_backward(q, k, v, out, lse)
+        return out
+
+    def backward(self, g):
+        q, k, v, out, lse = self.saved
+        return kernel.attention_backward(q, k, v, out, lse, g, **self.opts)
+
+
+class PackedSelfAttention(ScaledDotProductAttention):
+    """ScaledDotProductAttention on one packed tensor qkv (3, B, H, T, D) = stack(Q, K, V).
+
+    Self-attention computes Q, K, V with one GEMM (B, T, 3E) and views them as (3, B, H, T, D);
+    taking that tensor whole spares the three slices (each a zero-filled gradient of the full
+    size in backward): the gradient dqkv is written by the kernel straight into one buffer.
+    """
+
+    def forward(self, qkv, causal=False, key_padding_mask=None, attn_mask=None, scale=None,
+                impl="auto"):
+        return super().forward(qkv[0], qkv[1], qkv[2], causal, key_padding_mask, attn_mask,
+                               scale, impl)
+
+    def backward(self, g):
+        q, k, v, out, lse = self.saved
+        dqkv = array_module(g).empty((3,) + q.shape, dtype=q.dtype)  # (3, B, H, T, D)
+        kernel.attention_backward(q, k, v, out, lse, g, dq=dqkv[0], dk=dqkv[1], dv=dqkv[2],
+                                  **self.opts)
+        return dqkv
