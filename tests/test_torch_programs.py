@@ -40,7 +40,8 @@ def _load(name, use_torch=False):
     with open(path, encoding="utf-8") as f:
         source = f.read()
     if use_torch:
-        pytest.importorskip("torch")
+        torch = pytest.importorskip("torch")
+        torch.set_num_threads(1)               # tiny ops: a second thread only waits (2 cores)
         source = _to_torch(source)
     module_name = f"torch_style_{name}_{'torch' if use_torch else 'tl'}"
     module = types.ModuleType(module_name)
