@@ -9,8 +9,14 @@ value that requires grad) raises: for a leaf, as in PyTorch ("a leaf Variable th
 is being used in an in-place operation"); for an intermediate result, tinygrad_llm does not
 rewrite history the way PyTorch does, so it asks for the out-of-place form instead. Parameter
 updates belong inside ``with no_grad():``, which is what the optimizers do.
+
+Devices: ``copy_`` and ``x[index] = value`` copy a value from any device to the tensor's (as
+PyTorch's copy_ does); ``add_``, ``mul_`` and ``div_`` take a value on the tensor's device (or
+a scalar / 0-d array from anywhere) and raise TypeError naming both devices otherwise.
 """
-from . import autograd
+import numpy as np
+
+from . import autograd, backend
 from .tensor import Tensor
 
 
@@ -28,10 +34,20 @@ def _check_allowed(t, value, name):
             f"supported; use the out-of-place form (e.g. x = x + y) instead")
 
 
-def _raw(value):
+def _raw(value, t, name, move=False):
+    """The array or scalar inside ``value``, on t's device: moved there when ``move`` (copy_,
+    setitem) or when it is 0-d; otherwise a value on another device is a TypeError."""
     if isinstance(value, Tensor):
-        return value.data
-    return value
+        value = value.data
+    if not (isinstance(value, np.ndarray) or backend.is_cupy_array(value)):
+        return value                                    # Python scalars, lists
+    here, there = backend.device_of(t.data), backend.device_of(value)
+    if here == there:
+        return value
+    if move or value.ndim == 0:
+        return backend.to_device(value, here)
+    raise TypeError(f"{name}: the tensor is on {here} but the value is on {there}; move the "
+                    f"value with .to({here!r}) first")
 
 
 def _bump(t):
@@ -42,7 +58,7 @@ def _bump(t):
 def add_(t, other, alpha=1):
     """t += alpha * other"""
     _check_allowed(t, other, "add_")
-    o = _raw(other)
+    o = _raw(other, t, "add_")
     t.data += o if alpha == 1 else alpha * o
     return _bump(t)
 
@@ -50,28 +66,29 @@ def add_(t, other, alpha=1):
 def mul_(t, other):
     """t *= other"""
     _check_allowed(t, other, "mul_")
-    t.data *= _raw(other)
+    t.data *= _raw(other, t, "mul_")
     return _bump(t)
 
 
 def div_(t, other):
     """t /= other"""
     _check_allowed(t, other, "div_")
-    t.data /= _raw(other)
+    t.data /= _raw(other, t, "div_")
     return _bump(t)
 
 
 def copy_(t, src):
     """t[...] = src (broadcast to t's shape, cast to t's dtype)"""
     _check_allowed(t, src, "copy_")
-    t.data[...] = _raw(src)
+    t.data[...] = _raw(src, t, "copy_", move=True)
     return _bump(t)
 
 
 def fill_(t, value):
     """t[...] = value"""
     _check_allowed(t, value, "fill_")
-    t.data.fill(_raw(value))
+    value = _raw(value, t, "fill_", move=True)
+    t.data.fill(value.item() if hasattr(value, "item") else value)   # CuPy fills from scalars
     return _bump(t)
 
 
@@ -87,5 +104,6 @@ def setitem_(t, index, value):
     from .ops.indexing import _unwrap_index
     from .backend import get_array_module
     _check_allowed(t, value, "__setitem__")
-    t.data[_unwrap_index(index, get_array_module(t.data))] = _raw(value)
+    t.data[_unwrap_index(index, get_array_module(t.data))] = _raw(value, t, "__setitem__",
+                                                                  move=True)
     _bump(t)

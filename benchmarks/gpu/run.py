@@ -184,7 +184,7 @@ def py(*args):
 
 def cli_cmd(argv):
     exe = shutil.which("tinygrad-llm")
-    return ([exe] if exe else py("-m", "tinygrad_llm.cli")) + list(argv)
+    return ([exe] if exe else py("-P", "-m", "tinygrad_llm.cli")) + list(argv)
 
 
 def check_cli_args(r, name, argv):
@@ -252,7 +252,9 @@ def step_install(r):
 
 
 def step_tests(r):
-    base = py("-m", "pytest", "-m", "gpu", "tests/", "-p", "no:cacheprovider")
+    # -P: the repository root is not put on sys.path, so the top-level kernels/ folder is not
+    # importable as "kernels" (transformers probes a PyPI package of that name), as under CI
+    base = py("-P", "-m", "pytest", "-m", "gpu", "tests/", "-p", "no:cacheprovider")
     if r.args.cpu_dry_run:
         rc, text = r.run("tests/collect", base + ["--collect-only", "-q"],
                          r.timeout_for("tests"), tail_lines=5)

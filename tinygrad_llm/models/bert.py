@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .. import backend
 from .. import functional as F
 from .. import nn
 from ..creation import Generator
@@ -57,25 +58,34 @@ class BertConfig:
                              f"num_attention_heads ({self.num_attention_heads})")
 
 
-def _ids(x, name="input_ids"):
-    """A (B, T) int64 array from a Tensor, array or nested list."""
-    arr = np.asarray(x.data if isinstance(x, Tensor) else x)
+def _int_array(x, device=None):
+    """An int64 array from a Tensor, NumPy/CuPy array or nested list, moved to ``device``
+    when given (the model's), else left where it is."""
+    raw = x.data if isinstance(x, Tensor) else x
+    arr = raw if backend.is_cupy_array(raw) else np.asarray(raw)
+    arr = arr.astype(np.int64, copy=False)
+    return arr if device is None else backend.to_device(arr, device)
+
+
+def _ids(x, name="input_ids", device=None):
+    """A (B, T) int64 array (see ``_int_array``)."""
+    arr = _int_array(x, device)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be (batch, time), got shape {arr.shape}")
-    return arr.astype(np.int64, copy=False)
+        raise ValueError(f"{name} must be (batch, time), got shape {tuple(arr.shape)}")
+    return arr
 
 
-def padding_mask(attention_mask, shape):
+def padding_mask(attention_mask, shape, device=None):
     """Key padding mask (B, T) bool, True = ignore that key, from HF's attention_mask
     (1 = real token, 0 = padding); None when there is no mask or no padding."""
     if attention_mask is None:
         return None
-    mask = _ids(attention_mask, "attention_mask")
-    if mask.shape != tuple(shape):
-        raise ValueError(f"attention_mask of shape {mask.shape} does not match input_ids of "
-                         f"shape {tuple(shape)}")
+    mask = _ids(attention_mask, "attention_mask", device)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"attention_mask of shape {tuple(mask.shape)} does not match "
+                         f"input_ids of shape {tuple(shape)}")
     pad = mask == 0
-    return pad if pad.any() else None
+    return pad if bool(pad.any()) else None
 
 
 # ----- building blocks ------------------------------------------------------------------------
@@ -98,10 +108,12 @@ class BertEmbeddings(nn.Module):
         if T > self.position_embeddings.num_embeddings:
             raise ValueError(f"sequence of length {T} is longer than max_position_embeddings "
                              f"{self.position_embeddings.num_embeddings}")
-        types = (np.zeros((B, T), dtype=np.int64) if token_type_ids is None
-                 else _ids(token_type_ids, "token_type_ids"))
+        device = self.word_embeddings.weight.device          # ids built where the weights are
+        xp = backend.get_array_module(self.word_embeddings.weight.data)
+        types = (xp.zeros((B, T), dtype=np.int64) if token_type_ids is None
+                 else _ids(token_type_ids, "token_type_ids", device))
         x = (self.word_embeddings(ids)                                     # (B, T, C)
-             + self.position_embeddings(np.arange(T, dtype=np.int64))      # (T, C)
+             + self.position_embeddings(xp.arange(T, dtype=np.int64))      # (T, C)
              + self.token_type_embeddings(types))                          # (B, T, C)
         return self.dropout(self.LayerNorm(x))
 
@@ -136,9 +148,11 @@ class BertModel(nn.Module):
         self.pooler = BertPooler(cfg, g)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        ids = _ids(input_ids)
+        device = self.embeddings.word_embeddings.weight.device
+        ids = _ids(input_ids, device=device)
         x = self.embeddings(ids, token_type_ids)                          # (B, T, C)
-        h = self.encoder(x, src_key_padding_mask=padding_mask(attention_mask, ids.shape))
+        h = self.encoder(x, src_key_padding_mask=padding_mask(attention_mask, ids.shape,
+                                                               device))
         return h, self.pooler(h)                                          # (B, T, C), (B, C)
 
 
@@ -219,11 +233,11 @@ class BertForPreTraining(nn.Module):
         mlm_loss = nsp_loss = None
         if labels is not None:
             mlm_loss = F.cross_entropy(logits.reshape(B * T, -1),
-                                       _ids(labels, "labels").reshape(B * T),
+                                       _ids(labels, "labels", logits.device).reshape(B * T),
                                        ignore_index=IGNORE_INDEX)
         if next_sentence_label is not None:
-            nsp_target = np.asarray(getattr(next_sentence_label, "data", next_sentence_label))
-            nsp_loss = F.cross_entropy(nsp_logits, nsp_target.reshape(B).astype(np.int64))
+            nsp_target = _int_array(next_sentence_label, nsp_logits.device)
+            nsp_loss = F.cross_entropy(nsp_logits, nsp_target.reshape(B))
         losses = [x for x in (mlm_loss, nsp_loss) if x is not None]
         loss = None if not losses else (losses[0] if len(losses) == 1 else losses[0] + losses[1])
         return {"loss": loss, "mlm_loss": mlm_loss, "nsp_loss": nsp_loss, "logits": logits,
@@ -257,8 +271,7 @@ class BertForSequenceClassification(nn.Module):
         logits = self.classifier(self.dropout(pooled))                    # (B, L)
         loss = None
         if labels is not None:
-            target = np.asarray(getattr(labels, "data", labels)).reshape(-1).astype(np.int64)
-            loss = F.cross_entropy(logits, target)
+            loss = F.cross_entropy(logits, _int_array(labels, logits.device).reshape(-1))
         return {"loss": loss, "logits": logits}
 
     def config_dict(self):

@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from ..backend import to_numpy
 from ..checkpoint import load_arrays, save_arrays
 from .gpt import GPT, GPTConfig
 
@@ -93,7 +94,7 @@ def save_gpt2_folder(model, folder, tokenizer=None):
     for name, value in model.state_dict().items():
         if name.endswith(CONV1D):
             value = value.T
-        weights[name] = np.ascontiguousarray(value, dtype=np.float32)
+        weights[name] = np.ascontiguousarray(to_numpy(value), dtype=np.float32)  # (from a GPU)
     save_arrays(os.path.join(folder, "model.safetensors"), weights, metadata={"format": "pt"})
     hf_config = {
         "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",

@@ -23,6 +23,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from .. import backend
 from .. import functional as F
 from .. import nn
 from ..creation import Generator
@@ -31,7 +32,9 @@ from .gpt import GPT, GPTConfig
 
 
 def _array(x):
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    """A host (NumPy) copy of ids, masks or labels: the checks and the last-token search run
+    on the CPU (B x T integers); the model's device gets them back where it needs them."""
+    return backend.to_numpy(x.data if isinstance(x, Tensor) else x)
 
 
 class GPTForSequenceClassification(nn.Module):
@@ -60,7 +63,10 @@ class GPTForSequenceClassification(nn.Module):
             raise ValueError(f"sequence of length {T} is longer than block_size "
                              f"{self.config.block_size}")
         tr = self.transformer
-        x = tr.drop(tr.wte(ids) + tr.wpe(np.arange(T, dtype=np.int64)))   # (B, T, C)
+        device = tr.wte.weight.device
+        xp = backend.get_array_module(tr.wte.weight.data)
+        ids = backend.to_device(ids.data if isinstance(ids, Tensor) else ids, device)
+        x = tr.drop(tr.wte(ids) + tr.wpe(xp.arange(T, dtype=np.int64)))   # (B, T, C)
         for block in tr.h:
             x = block(x)
         return tr.ln_f(x)                                                  # (B, T, C)
@@ -93,11 +99,13 @@ class GPTForSequenceClassification(nn.Module):
             raise ValueError(f"input_ids must be (batch, time), got shape {ids.shape}")
         h = self.hidden_states(ids)                                        # (B, T, C)
         last = self.last_token_index(ids, attention_mask)                  # (B,)
-        pooled = h[np.arange(ids.shape[0]), last]                          # (B, C)
+        xp = backend.get_array_module(h.data)
+        pooled = h[xp.asarray(np.arange(ids.shape[0])), xp.asarray(last)]  # (B, C)
         logits = self.score(pooled)                                        # (B, L)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits, _array(labels).reshape(-1).astype(np.int64))
+            target = _array(labels).reshape(-1).astype(np.int64)
+            loss = F.cross_entropy(logits, backend.to_device(target, logits.device))
         return {"loss": loss, "logits": logits}
 
     def config_dict(self):

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .. import backend
 from .. import functional as F
 from .. import nn
 from ..autograd import no_grad
@@ -30,6 +31,14 @@ from ..creation import Generator
 from ..generate import decode_loop
 from ..nn.rnn import LSTM
 from ..tensor import Tensor
+
+
+def _int_tensor(x, device):
+    """Token ids or targets as an int64 Tensor on ``device`` (the model's), from a Tensor,
+    NumPy/CuPy array or nested list."""
+    raw = x.data if isinstance(x, Tensor) else x
+    raw = raw if backend.is_cupy_array(raw) else np.asarray(raw)
+    return Tensor(backend.to_device(raw.astype(np.int64, copy=False), device))
 
 
 @dataclass
@@ -59,7 +68,7 @@ class LSTMLanguageModel(nn.Module):
     def step(self, idx, state=None):
         """idx (B, T) -> (logits (B, T, V), state): state = (h, c), each (L, B, H), is what
         the LSTM held after the last token; pass it back to continue the sequence."""
-        idx = idx if isinstance(idx, Tensor) else Tensor(np.asarray(idx, dtype=np.int64))
+        idx = _int_tensor(idx, self.embedding.weight.device)
         x = self.drop(self.embedding(idx))                                # (B, T, E)
         out, state = self.lstm(x, state)                                  # (B, T, H)
         return self.head(self.drop(out)), state                           # (B, T, V)
@@ -71,7 +80,7 @@ class LSTMLanguageModel(nn.Module):
         loss = None
         if targets is not None:
             B, T, V = logits.shape
-            t = targets if isinstance(targets, Tensor) else Tensor(np.asarray(targets))
+            t = _int_tensor(targets, logits.device)
             loss = F.cross_entropy(logits.reshape(B * T, V), t.reshape(B * T))
         return logits, loss
 
@@ -79,7 +88,7 @@ class LSTMLanguageModel(nn.Module):
         """log P(targets[b, t] | idx[b, :t+1]) as a (B, T) tensor (differentiable), for
         scoring sequences (perplexity, policy gradients)."""
         logits, _ = self.step(idx)                                        # (B, T, V)
-        t = np.asarray(targets.data if isinstance(targets, Tensor) else targets, np.int64)
+        t = _int_tensor(targets, logits.device).data
         logp = F.log_softmax(logits, dim=-1)                              # (B, T, V)
         return logp.gather(2, Tensor(t[..., None])).squeeze(2)            # (B, T)
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import functional as F
 from ..backend import to_device
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -88,7 +89,8 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.weight = _empty((num_embeddings, embedding_dim), device, dtype)
         if _weight is not None:
-            self.weight.data[...] = np.asarray(_weight)
+            raw = _weight.data if isinstance(_weight, Tensor) else _weight
+            self.weight.data[...] = to_device(raw, self.weight.device)     # from any device
         else:
             self.reset_parameters(generator)
 

@@ -11,6 +11,7 @@ buffers and calls the functional form in tinygrad_llm/losses.py, where the formu
 """
 import numpy as np
 
+from .. import backend
 from .. import losses as L   # the module, not its names: losses.py imports nn.module itself
 from ..tensor import Tensor
 from .module import Module
@@ -20,6 +21,8 @@ def _buffer(value):
     """A constant tensor for a loss buffer (class weights, pos_weight), or None."""
     if value is None or isinstance(value, Tensor):
         return value
+    if backend.is_cupy_array(value):            # stays on its GPU
+        return Tensor(value)
     return Tensor(np.asarray(value))
 
 

@@ -27,28 +27,34 @@ def _grads(parameters):
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
     """Scale the gradients in place so that their joint norm is at most max_norm; return the
-    norm before clipping (a 0-d Tensor in the gradients' dtype)."""
+    norm before clipping (a 0-d Tensor in the gradients' dtype).
+
+    The norm, the clip coefficient and the scaling stay on the gradients' device: on a GPU no
+    value is copied to the host (one sync only with ``error_if_nonfinite``)."""
     grads = _grads(parameters)
     if not grads:
         return Tensor(np.float32(0.0))
     norm_type = float(norm_type)
     xp = get_array_module(grads[0].data)
-    if math.isinf(norm_type):
-        total = max(float(xp.abs(g.data).max()) if g.data.size else 0.0 for g in grads)
-    else:
-        acc = 0.0
-        for g in grads:
-            a = xp.abs(g.data.astype(np.float64))
-            acc += float((a ** norm_type).sum())
-        total = acc ** (1.0 / norm_type)
-    if error_if_nonfinite and not math.isfinite(total):
-        raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
-                           f"`parameters` is non-finite ({total}), so it cannot be clipped. To "
-                           f"disable this error and scale the gradients by the non-finite norm "
-                           f"anyway, set `error_if_nonfinite=False`")
-    clip_coef = min(max_norm / (total + 1e-6), 1.0)
+    total = xp.zeros((), dtype=np.float64)                   # a device scalar
     for g in grads:
-        g.data *= g.data.dtype.type(clip_coef)
+        if g.data.size == 0:
+            continue
+        a = xp.abs(g.data.astype(np.float64, copy=False))    # (float64: no overflow at 1e30)
+        if math.isinf(norm_type):
+            total = xp.maximum(total, a.max())
+        else:
+            total = total + (a * a if norm_type == 2.0 else a ** norm_type).sum()
+    if not math.isinf(norm_type):
+        total = total ** (1.0 / norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
+                           f"`parameters` is non-finite ({float(total)}), so it cannot be "
+                           f"clipped. To disable this error and scale the gradients by the "
+                           f"non-finite norm anyway, set `error_if_nonfinite=False`")
+    clip_coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    for g in grads:
+        g.data *= clip_coef.astype(g.data.dtype)
     return Tensor._wrap(xp.asarray(total, dtype=grads[0].dtype))
 
 
