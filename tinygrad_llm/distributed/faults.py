@@ -46,22 +46,28 @@ def default_timeout():
     return timeout
 
 
-def wait(test, what, rank, timeout):
+def wait(test, what, rank, timeout, spin=0.02):
     """Poll ``test()`` until it returns True; raise CollectiveTimeout after ``timeout`` s.
 
-    Polls quickly at first (most collectives finish in microseconds), then sleeps up to 1 ms
-    between polls so that an oversubscribed machine (more ranks than cores) lets the peer run.
+    For the first ``spin`` seconds it tests continuously (yielding the core between tests):
+    MPI moves a collective along only inside such calls, in many small steps that need both
+    ranks, so sleeping here would multiply its duration. After that it sleeps up to 1 ms
+    between tests, so that a rank waiting for a slow peer leaves the core to it.
     """
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
     polls = 0
     while not test():
         polls += 1
-        if polls > 200:
-            if time.monotonic() > deadline:
-                raise CollectiveTimeout(
-                    f"rank {rank}: {what} did not complete within {timeout:g} s: another rank "
-                    f"died, hung or skipped this collective (set TINYGRAD_DIST_TIMEOUT or "
-                    f"init_process_group(timeout=...) to change the limit)")
+        now = time.monotonic()
+        if now > deadline:
+            raise CollectiveTimeout(
+                f"rank {rank}: {what} did not complete within {timeout:g} s: another rank "
+                f"died, hung or skipped this collective (set TINYGRAD_DIST_TIMEOUT or "
+                f"init_process_group(timeout=...) to change the limit)")
+        if now - start < spin:
+            os.sched_yield()
+        else:
             time.sleep(min(1e-3, 1e-6 * polls))
 
 
