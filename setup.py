@@ -31,7 +31,11 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6.80"],
-        "gpu": ["cupy-cuda12x>=13", "numba-cuda>=0.4"],
+        # GPU: CuPy's wheel and numba-cuda's NVVM/libdevice are built per CUDA major version;
+        # pick the one your driver's CUDA reports (nvidia-smi, top right), see docs/GPU.md.
+        # Two CuPy wheels in one environment overwrite each other's cupy/ folder.
+        "gpu-cuda12": ["cupy-cuda12x>=13", "numba-cuda[cu12]>=0.30"],
+        "gpu-cuda13": ["cupy-cuda13x>=14", "numba-cuda[cu13]>=0.30"],
         # data-parallel training (tinygrad_llm.distributed): mpi4py and an MPI library as a
         # wheel, so that mpiexec works without system packages (docs/DISTRIBUTED.md)
         "dist": ["mpi4py>=4", "mpich"],

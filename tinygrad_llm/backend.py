@@ -64,9 +64,27 @@ def check_device(device):
         if not gpu_available():
             raise RuntimeError(
                 f"device {device!r} requested but CuPy with a CUDA GPU is not available "
-                "(install the 'gpu' extra on a machine with an NVIDIA GPU)")
+                "(install the 'gpu-cuda13' or 'gpu-cuda12' extra on a machine with an NVIDIA "
+                "GPU; see docs/GPU.md)")
+        if name.startswith("cuda:"):
+            _check_index(device, name[len("cuda:"):])
         return "cuda"
     raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda'")
+
+
+def _check_index(device, index):
+    """'cuda:N' must name CuPy's current device: arrays are always made there, so another
+    index would be dropped silently."""
+    try:
+        wanted = int(index)
+    except ValueError:
+        raise ValueError(f"unknown device {device!r}; expected 'cuda' or 'cuda:N'") from None
+    current = cupy.cuda.runtime.getDevice()
+    if wanted != current:
+        raise ValueError(
+            f"device {device!r} is not CuPy's current device (cuda:{current}); tinygrad_llm "
+            f"places arrays on the current device: select it with "
+            f"`with cupy.cuda.Device({wanted}):` or CUDA_VISIBLE_DEVICES={wanted}")
 
 
 def to_numpy(x):
@@ -79,7 +97,8 @@ def to_numpy(x):
 def to_cupy(x):
     """A CuPy array with the same values (copies to the GPU if needed)."""
     if cupy is None:
-        raise RuntimeError("CuPy is not installed (pip install 'tinygrad_llm[gpu]')")
+        raise RuntimeError("CuPy is not installed (pip install 'tinygrad_llm[gpu-cuda13]' or "
+                           "'[gpu-cuda12]' for your CUDA major version; see docs/GPU.md)")
     return cupy.asarray(x)
 
 
@@ -93,6 +112,10 @@ def scatter_add(target, index, values):
     Plain ``target[index] += values`` adds a repeated index only once (the buffered fancy
     assignment of NumPy); ``np.add.at`` / ``cupyx.scatter_add`` accumulate every occurrence,
     which is what the gradient of a gather with duplicates needs.
+
+    On CuPy: out-of-range indices wrap around instead of raising (CuPy's documented rule for
+    integer-array indexing), so callers check ranges first; and float sums of duplicates come
+    from atomics, whose order (so the last bits of float32 sums) varies from run to run.
     """
     if is_cupy_array(target):
         cupyx.scatter_add(target, index, values)
