@@ -113,8 +113,6 @@ def test_no_sync_accumulates_without_communication_then_syncs_the_sum():
 
 
 def test_incomplete_sync_is_an_error_at_the_next_forward():
-    group, model, ddp = make_ddp()
-
     class Partial(nn.Module):
         def __init__(self):
             super().__init__()
@@ -124,7 +122,8 @@ def test_incomplete_sync_is_an_error_at_the_next_forward():
             return self.a(x).sum()
     pddp = DistributedDataParallel(Partial(), process_group=WorldOfOne())
     pddp(Tensor(np.ones((1, 2)))).backward()         # b got no gradient: sync not finished
-    with pytest.raises(faults.DistributedError, match=r"no gradient for \['b\.bias', 'b\.weight'\]"):
+    with pytest.raises(faults.DistributedError,
+                       match=r"no gradient for \['b\.bias', 'b\.weight'\]"):
         pddp(Tensor(np.ones((1, 2))))
     pddp.finish_gradient_sync()                      # zeros for b; then training goes on
     assert np.array_equal(pddp.module.b.weight.grad.data, np.zeros((1, 2)))

@@ -306,7 +306,7 @@ def broadcast_state(group, module, buffers=True):
                     if b is not None and np.dtype(b.dtype).kind == "f"]
     for t in tensors:
         data = t.data
-        if data.flags.c_contiguous and data.flags.writeable:
+        if data.flags.c_contiguous and getattr(data.flags, "writeable", True):   # CuPy: none
             group.broadcast(data, 0).wait()
         else:
             xp = backend.get_array_module(data)
