@@ -335,6 +335,8 @@ def test_cross_entropy_target_out_of_range_raises(bad):
 def test_cross_entropy_bad_arguments():
     x = tg.randn(2, 3)
     with pytest.raises(TypeError, match="class indices"):
+        F.cross_entropy(x, np.array([True, False]))
+    with pytest.raises(ValueError, match="class probabilities has shape"):
         F.cross_entropy(x, np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="target of shape"):
         F.cross_entropy(x, np.array([0, 1, 2]))

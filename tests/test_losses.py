@@ -120,7 +120,7 @@ def test_losses_match_torch(reduction):
     logp = np.log(rng.dirichlet(np.ones(5), size=4))
     _check_parity(torch, lambda a: L.nll_loss(a, target, tg.tensor(w), reduction=r),
                   lambda a: TF.nll_loss(a, torch.from_numpy(target), wt, reduction=r), [logp])
-    _check_parity(torch, lambda a: L.CrossEntropyLoss(w, reduction=r)(a, tg.tensor(target)),
+    _check_parity(torch, lambda a: nn.CrossEntropyLoss(w, reduction=r)(a, tg.tensor(target)),
                   lambda a: TF.cross_entropy(a, torch.from_numpy(target), wt, reduction=r), [x])
     x1, x2 = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
     pm = np.array([1, -1, 1, -1])
@@ -155,27 +155,26 @@ def test_module_classes_match_functional():
     rng = np.random.default_rng(4)
     x, y = tg.tensor(rng.standard_normal((3, 4))), tg.tensor(rng.uniform(0, 1, (3, 4)))
     p = x.sigmoid()
-    pairs = [(L.MSELoss(reduction="sum")(x, y), L.mse_loss(x, y, "sum")),
-             (L.BCELoss()(p, y), L.binary_cross_entropy(p, y)),
-             (L.BCEWithLogitsLoss(pos_weight=np.full(4, 2.0))(x, y),
+    pairs = [(nn.MSELoss(reduction="sum")(x, y), L.mse_loss(x, y, "sum")),
+             (nn.BCELoss()(p, y), L.binary_cross_entropy(p, y)),
+             (nn.BCEWithLogitsLoss(pos_weight=np.full(4, 2.0))(x, y),
               L.binary_cross_entropy_with_logits(x, y, pos_weight=np.full(4, 2.0))),
-             (L.NLLLoss(ignore_index=1)(x, np.array([0, 1, 3])),
+             (nn.NLLLoss(ignore_index=1)(x, np.array([0, 1, 3])),
               L.nll_loss(x, np.array([0, 1, 3]), ignore_index=1)),
-             (L.CosineEmbeddingLoss(margin=0.1)(x, y, np.array([1, -1, 1])),
+             (nn.CosineEmbeddingLoss(margin=0.1)(x, y, np.array([1, -1, 1])),
               L.cosine_embedding_loss(x, y, np.array([1, -1, 1]), margin=0.1))]
     for a, b in pairs:
         np.testing.assert_allclose(a.data, b.data)
 
 
-def test_loss_modules_live_in_nn_and_stay_reachable_from_losses():
-    """torch.nn's place (nn.CrossEntropyLoss), and the old path losses.CrossEntropyLoss; their
-    buffers are registered like any Module's (so state_dict carries class weights)."""
-    for name in L.MODULE_CLASSES:
-        assert getattr(nn, name) is getattr(L, name), name
+def test_loss_modules_live_in_nn():
+    """torch.nn's place (nn.CrossEntropyLoss); their buffers are registered like any
+    Module's (so state_dict carries class weights)."""
+    for name in ("MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+                 "CosineEmbeddingLoss", "NegativeSamplingLoss"):
+        assert issubclass(getattr(nn, name), nn.Module), name
     loss = nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0])
     assert list(loss.state_dict()) == ["weight"] and isinstance(loss, nn.Module)
-    with pytest.raises(AttributeError, match="no attribute 'NoSuchLoss'"):
-        L.NoSuchLoss  # noqa: B018
 
 
 def test_cross_entropy_dispatch():
@@ -184,10 +183,10 @@ def test_cross_entropy_dispatch():
     x = tg.tensor(rng.standard_normal((4, 3)), dtype=np.float64)
     target = np.array([2, 0, 1, 1])
     fused = F.cross_entropy(x, tg.tensor(target), label_smoothing=0.1)
-    np.testing.assert_allclose(L.CrossEntropyLoss(label_smoothing=0.1)(x, tg.tensor(target)).data,
+    np.testing.assert_allclose(nn.CrossEntropyLoss(label_smoothing=0.1)(x, tg.tensor(target)).data,
                                fused.data)
     one_hot = np.eye(3)[target]
-    np.testing.assert_allclose(L.CrossEntropyLoss(label_smoothing=0.1)(x, one_hot).data,
+    np.testing.assert_allclose(nn.CrossEntropyLoss(label_smoothing=0.1)(x, one_hot).data,
                                fused.data, rtol=1e-12)
 
 

@@ -299,9 +299,11 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     xp = get_array_module(input.data)
     t = _raw(target)
     t = t if hasattr(t, "dtype") else xp.asarray(t)
+    if t.dtype.kind == "f":
+        return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     if t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: target must hold class indices (an integer dtype), "
-                        f"got {t.dtype}; class-probability targets are not supported")
+        raise TypeError(f"cross_entropy: target must hold class indices (an integer dtype) "
+                        f"or class probabilities (a float dtype), got {t.dtype}")
     if input.ndim == 0:
         raise ValueError("cross_entropy: input must have at least 1 dim (C,)")
     c = input.shape[0] if input.ndim == 1 else input.shape[1]
@@ -332,6 +334,41 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
                                         reduction=reduction, label_smoothing=label_smoothing,
                                         impl=impl)
     return reshape(loss, *t.shape) if reduction == "none" else loss
+
+
+def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
+    """Class probabilities y of the input's shape (soft labels):
+
+        l = -sum_c w_c y_c log_softmax(x)_c,   y <- (1 - e) y + e / C with label_smoothing e
+
+    and 'mean' divides by the number of rows (as PyTorch; there is no ignore_index)."""
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: input must have at least 1 dim (C,)")
+    dim = 0 if input.ndim == 1 else 1
+    if not isinstance(target, Tensor):
+        target = Tensor._wrap(get_array_module(input.data).asarray(target, dtype=input.dtype))
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"cross_entropy: target of class probabilities has shape "
+                         f"{tuple(target.shape)}, expected the input's {tuple(input.shape)}")
+    if target.dtype != input.dtype:
+        target = target.to(input.dtype)
+    c = input.shape[dim]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / c
+    terms = target * log_softmax(input, dim=dim)                  # (N, C, d1..)
+    if weight is not None:
+        w = weight if isinstance(weight, Tensor) else Tensor._wrap(
+            get_array_module(input.data).asarray(weight, dtype=input.dtype))
+        if tuple(w.shape) != (c,):
+            raise ValueError(f"cross_entropy: weight has shape {tuple(w.shape)}, expected "
+                             f"({c},)")
+        terms = terms * reshape(w, *[c if i == dim else 1 for i in range(input.ndim)])
+    loss = -terms.sum(dim)                                        # (N, d1..)
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / (loss.numel() if loss.ndim else 1)
+    return loss
 
 
 # ----- linear, embedding, dropout -----------------------------------------------------------

@@ -1,11 +1,11 @@
-"""Loss functions with PyTorch's names and semantics: functional forms and Module classes.
+"""Loss functions with PyTorch's names and semantics (the Module classes are in nn/loss.py).
 
 Shape legend: N batch, C classes, D embedding size, K negative samples, d1.. extra axes.
 
     mse_loss(x, y)                       (x - y)^2
     binary_cross_entropy(p, y)           -(y log p + (1 - y) log(1 - p)), each log clamped >= -100
     binary_cross_entropy_with_logits     (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)
-    cross_entropy(x, target)             class indices: the fused F.cross_entropy;
+    cross_entropy(x, target)             F.cross_entropy: class indices (the fused kernel) or
                                          class probabilities: -sum_c y_c log_softmax(x)_c
     nll_loss(logp, target)               -weight[t] * logp[t], rows with t = ignore_index skipped
     cosine_embedding_loss(x1, x2, y)     1 - cos(x1, x2) if y = 1, max(0, cos - margin) if y = -1
@@ -25,7 +25,6 @@ import numpy as np
 from . import functional as F
 from .autograd import Function
 from .backend import get_array_module
-from .nn.module import Module
 from .ops import clamp, gather, softplus, where
 from .tensor import Tensor
 
@@ -159,47 +158,11 @@ def _class_dim(input, name):
     return 0 if input.ndim == 1 else 1
 
 
-def _weight_along(weight, input, dim):
-    """Class weights (C,) shaped to broadcast along ``dim`` of input: (1, C, 1, ..)."""
-    w = _as_tensor(weight, input)
-    C = input.shape[dim]
-    if tuple(w.shape) != (C,):
-        raise ValueError(f"weight has shape {tuple(w.shape)}, expected ({C},) for input of "
-                         f"shape {tuple(input.shape)}")
-    shape = [1] * input.ndim
-    shape[dim] = C
-    return w.reshape(*shape)
-
-
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
                   label_smoothing=0.0):
-    """Cross-entropy of logits (N, C, d1..) or (C,) against a target of
-
-    - class indices (N, d1..), integers: the fused ``F.cross_entropy`` (ignore_index,
-      label_smoothing, weight), which this function calls;
-    - class probabilities, the input's shape (soft labels):
-          l = -sum_c w_c y_c log_softmax(x)_c,   y <- (1 - e) y + e / C with label_smoothing e,
-      and 'mean' divides by the number of rows (ignore_index does not apply).
-    """
-    _check_reduction("cross_entropy", reduction)
-    raw_t = _raw(target)
-    if getattr(raw_t, "dtype", np.asarray(raw_t).dtype).kind in "iub":
-        return F.cross_entropy(input, target, weight, ignore_index=ignore_index,
-                               reduction=reduction, label_smoothing=label_smoothing)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
-                         f"{label_smoothing}")
-    dim = _class_dim(input, "cross_entropy")
-    target = _as_tensor(target, input)
-    _same_shape("cross_entropy", input, target,
-                b_name="target (class probabilities; integer class indices are also accepted)")
-    if label_smoothing > 0:
-        target = target * (1 - label_smoothing) + label_smoothing / input.shape[dim]
-    log_p = F.log_softmax(input, dim=dim)                  # (N, C, d1..)
-    terms = target * log_p
-    if weight is not None:
-        terms = terms * _weight_along(weight, input, dim)
-    return _reduce(-terms.sum(dim), reduction)              # (N, d1..) before the reduction
+    """F.cross_entropy (class indices or class probabilities) with positional arguments."""
+    return F.cross_entropy(input, target, weight, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)
 
 
 def _check_class_targets(name, input, t, dim, ignore_index):
@@ -300,7 +263,7 @@ def negative_sampling_loss(center, context, negatives, reduction="mean"):
 # ----- regularization -------------------------------------------------------------------------
 
 def _param_tensors(parameters):
-    if isinstance(parameters, Module):
+    if hasattr(parameters, "parameters"):                   # a Module
         return list(parameters.parameters())
     if isinstance(parameters, Tensor):
         return [parameters]
@@ -330,19 +293,3 @@ def l2_penalty(parameters):
     for p in params[1:]:
         total = total + (p * p).sum()
     return total
-
-
-# ----- Module classes -------------------------------------------------------------------------
-# MSELoss, CrossEntropyLoss, ... live in nn/loss.py (``tinygrad_llm.nn.CrossEntropyLoss``, as
-# torch.nn's); they stay reachable here as ``losses.CrossEntropyLoss`` (imported on first use,
-# since nn/loss.py itself imports this module).
-
-MODULE_CLASSES = ("MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
-                  "CosineEmbeddingLoss", "NegativeSamplingLoss")
-
-
-def __getattr__(name):
-    if name in MODULE_CLASSES:
-        from .nn import loss
-        return getattr(loss, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,43 +1,10 @@
-"""The containers: ModuleList, Sequential and ModuleDict (PyTorch's), built on nn.Module."""
+"""The containers: Sequential and ModuleDict (PyTorch's), built on nn.Module; ModuleList lives
+in module.py (a list of Modules assigned to an attribute becomes one)."""
 from collections import OrderedDict
 
-from .module import Module
+from .module import Module, ModuleList
 
-
-class ModuleList(Module):
-    """A list of modules whose parameters are registered (names "0", "1", ...)."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        self.extend(modules)
-
-    def append(self, module):
-        if not isinstance(module, Module):
-            raise TypeError(f"{type(self).__name__} holds Modules, got "
-                            f"{type(module).__name__}")
-        setattr(self, str(len(self._modules)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def _from_list(self, modules):
-        return ModuleList(modules)
-
-    def __getitem__(self, i):
-        mods = list(self._modules.values())
-        return self._from_list(mods[i]) if isinstance(i, slice) else mods[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(); iterate over it instead")
+__all__ = ["ModuleDict", "ModuleList", "Sequential"]
 
 
 class Sequential(ModuleList):

@@ -61,7 +61,6 @@ class Module:
                                  f"call super().__init__() first in {type(self).__name__}")
         if isinstance(value, (list, tuple)) and value and all(
                 isinstance(m, Module) for m in value):
-            from .containers import ModuleList   # (containers.py builds on Module)
             value = ModuleList(value)  # so that its parameters are found and named name.0, ...
         if isinstance(value, Parameter):
             self._forget(name)
@@ -321,3 +320,39 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (names "0", "1", ...)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self.extend(modules)
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__} holds Modules, got "
+                            f"{type(module).__name__}")
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def _from_list(self, modules):
+        return ModuleList(modules)
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return self._from_list(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError("ModuleList has no forward(); iterate over it instead")
