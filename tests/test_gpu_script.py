@@ -77,6 +77,7 @@ def test_dry_run_selects_the_gpu_tests(dry_run):
     sel = steps["tests/selection"]
     assert "tests/test_kernels_cudasim.py" in sel["files"]
     assert "tests/test_ops_values.py" in sel["files"]
+    assert "tests/test_gpu_script.py" in sel["files"]        # the model-level checks below
     # every kernel test x dtype at full size on the GPU: softmax 4, attention 4, LN 2, CE 4,
     # erf 1, choose_impl 1
     assert sel["n_kernel_tests"] >= 16
@@ -171,3 +172,139 @@ def test_cuda_probe_is_cached_and_says_why():
     assert isinstance(ok, bool) and (ok or reason)
     err = D.cuda_unusable_error("no NVVM")
     assert "no NVVM" in str(err) and "TINYGRAD_LLM_KERNELS=ref" in str(err)
+
+
+# --- on a GPU only (marked gpu: ``pytest -m gpu``, the GPU check's tests step) ---------------
+# Each runs one small model on the CPU and on CUDA from the same weights and compares.
+
+def _gpu_available():
+    from tinygrad_llm import backend
+    return backend.gpu_available()
+
+
+needs_gpu = pytest.mark.skipif(not _gpu_available(), reason="needs CuPy with a CUDA GPU")
+
+
+def _host(a):
+    from tinygrad_llm import backend
+    return backend.to_numpy(getattr(a, "data", a) if not isinstance(a, np.ndarray) else a)
+
+
+def _close(got, want, rtol, name=""):
+    got, want = np.asarray(_host(got), np.float64), np.asarray(_host(want), np.float64)
+    err = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-30)
+    assert err <= rtol, f"{name}: normwise relative error {err:.2e} > {rtol:.0e}"
+
+
+def _gpt_pair(dtype=np.float32):
+    import tinygrad_llm as tg
+    from tinygrad_llm.models import GPT, GPTConfig
+    cfg = GPTConfig(block_size=32, vocab_size=128, n_layer=2, n_head=4, n_embd=64)
+    cpu = GPT(cfg, generator=tg.Generator(0)).to(np.dtype(dtype))
+    gpu = GPT(cfg, generator=tg.Generator(1)).to(np.dtype(dtype)).to("cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    return cpu, gpu
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("kernels", ["auto", "ref"])
+def test_gpt_step_on_cuda_matches_cpu(kernels, monkeypatch):
+    import tinygrad_llm as tg
+    from tinygrad_llm.optim import AdamW, clip_grad_norm_
+    if kernels == "ref":
+        monkeypatch.setenv("TINYGRAD_LLM_KERNELS", "ref")
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 128, (4, 32)), rng.integers(0, 128, (4, 32))
+    results = {}
+    for name, model in zip(("cpu", "cuda"), _gpt_pair()):
+        opt = AdamW(model.named_parameters(), lr=1e-3)
+        xs, ys = tg.Tensor(x, device=name), tg.Tensor(y, device=name)
+        _, loss = model(xs, ys)
+        loss.backward()
+        grads = {n: _host(p.grad.data) for n, p in model.named_parameters()}
+        norm = clip_grad_norm_(model.parameters(), 0.5)
+        opt.step()
+        results[name] = (_host(loss.data), grads, _host(norm.data), model(xs, ys)[1])
+    (l0, g0, n0, a0), (l1, g1, n1, a1) = results["cpu"], results["cuda"]
+    _close(l1, l0, 1e-5, "loss")
+    for n in g0:
+        _close(g1[n], g0[n], 1e-3, n)
+    _close(n1, n0, 1e-4, "grad norm")
+    _close(a1.data, a0.data, 1e-4, "loss after a clipped AdamW step")
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_greedy_generation_on_cuda_matches_cpu():
+    cpu, gpu = _gpt_pair(np.float64)          # float64: greedy ties cannot flip
+    prompt = np.random.default_rng(1).integers(0, 128, (2, 5))
+    want = cpu.generate(prompt, 12, do_sample=False)
+    for use_cache in (True, False):
+        got = gpu.generate(prompt, 12, do_sample=False, use_cache=use_cache)
+        np.testing.assert_array_equal(_host(got), _host(want))
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_state_moves_between_devices(tmp_path):
+    import tinygrad_llm as tg
+    from tinygrad_llm import nn
+    from tinygrad_llm.models.gpt2_hf import load_gpt2_folder, save_gpt2_folder
+    cpu, gpu = _gpt_pair()
+    idx = np.arange(10).reshape(1, 10)
+    folder = save_gpt2_folder(gpu, str(tmp_path / "gpt2"))        # from GPU arrays
+    back, _ = load_gpt2_folder(folder)
+    _close(back(idx)[0].data, cpu(idx)[0].data, 1e-6, "logits after save/load")
+    t = tg.zeros(3, device="cuda")
+    t.copy_(tg.tensor([1.0, 2.0, 3.0]))                          # CPU -> GPU, as torch
+    t[0] = np.float32(5.0)
+    t[1:] = np.array([7.0, 8.0], dtype=np.float32)
+    np.testing.assert_array_equal(_host(t.data), [5.0, 7.0, 8.0])
+    with pytest.raises(TypeError, match="cuda.*cpu"):
+        t.add_(tg.tensor([1.0, 1.0, 1.0]))
+    emb = nn.Embedding(4, 2, device="cuda", _weight=np.ones((4, 2), np.float32))
+    assert emb.weight.device == "cuda" and float(emb.weight.data.sum()) == 8.0
+    with pytest.raises(ValueError, match="current device"):
+        tg.zeros(2, device="cuda:7")
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_other_models_on_cuda_match_cpu():
+    import tinygrad_llm as tg
+    from tinygrad_llm import nn
+    from tinygrad_llm.models import (BertForSequenceClassification,
+                                     GPTForSequenceClassification, LSTMLanguageModel)
+    rng = np.random.default_rng(2)
+    ids = rng.integers(1, 50, (3, 9))
+    mask = np.ones((3, 9), dtype=np.int64)
+    mask[1, 6:] = 0                                             # right padding in row 1
+    labels = np.array([0, 1, 1])
+    makers = {
+        "bert": lambda: BertForSequenceClassification(
+            vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0),
+        "gpt_cls": lambda: GPTForSequenceClassification(
+            num_labels=2, block_size=16, vocab_size=50, n_layer=1, n_head=2, n_embd=32),
+    }
+    for name, make in makers.items():
+        cpu, gpu = make(), make().to("cuda")
+        gpu.load_state_dict(cpu.state_dict())
+        want = cpu(ids, attention_mask=mask, labels=labels)
+        got = gpu(ids, attention_mask=mask, labels=labels)
+        _close(got["logits"].data, want["logits"].data, 1e-4, name)
+        _close(got["loss"].data, want["loss"].data, 1e-4, name)
+    cpu = LSTMLanguageModel(vocab_size=50, n_embd=8, hidden_size=16, generator=tg.Generator(0))
+    gpu = LSTMLanguageModel(vocab_size=50, n_embd=8, hidden_size=16).to("cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    _close(gpu.log_probs(ids, ids).data, cpu.log_probs(ids, ids).data, 1e-4, "lstm")
+    weight = np.linspace(0.5, 2.0, 50).astype(np.float32)
+    logits = rng.standard_normal((6, 50)).astype(np.float32)
+    target = rng.integers(0, 50, 6)
+    want = nn.CrossEntropyLoss(weight=weight)(tg.tensor(logits), target)
+    import cupy
+    got = nn.CrossEntropyLoss(weight=cupy.asarray(weight))(
+        tg.tensor(logits, device="cuda"), cupy.asarray(target))
+    _close(got.data, want.data, 1e-5, "CrossEntropyLoss with class weights")
