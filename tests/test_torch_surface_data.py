@@ -251,3 +251,11 @@ def test_worker_options_are_accepted_and_loading_stays_in_process():
                         persistent_workers=True, prefetch_factor=2)
     assert [b["i"].tolist() for b in loader] == [[0, 1], [2, 3]]
     assert data.get_worker_info() is None
+
+
+def test_collate_keeps_the_graph_of_samples_that_require_grad():
+    w = tl.tensor([1.0, 2.0], requires_grad=True)
+    batch = default_collate([w * 1, w * 2, w * 3])
+    assert batch.requires_grad and batch.shape == (3, 2)
+    batch.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [6.0, 6.0])

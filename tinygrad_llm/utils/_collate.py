@@ -1,6 +1,7 @@
 """default_collate / default_convert: torch.utils.data's rules for turning samples into a batch.
 
-    Tensors                      stacked along a new first dim (same shapes, else RuntimeError)
+    Tensors                      stacked along a new first dim (same shapes, else RuntimeError;
+                                 differentiably when a sample requires grad)
     NumPy arrays / scalars       as Tensors of the same dtype, stacked
     Python float / int / bool    a 1-D Tensor of float64 / int64 / bool (torch's dtypes)
     str, bytes                   the list, unchanged
@@ -35,7 +36,11 @@ def default_collate(batch):
     the module docstring)."""
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _stack([t.data for t in batch])
+        stacked = _stack([t.data for t in batch])
+        if any(t.requires_grad for t in batch):     # keep the graph, as torch.stack does
+            from ..ops import stack
+            return stack(batch)
+        return stacked
     if isinstance(elem, np.ndarray) or backend.is_cupy_array(elem):
         if elem.dtype.kind in "SUOV":
             raise TypeError(_UNSUPPORTED.format(elem.dtype))
