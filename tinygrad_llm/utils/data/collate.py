@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .. import backend
-from ..tensor import Tensor
+from ... import backend
+from ...tensor import Tensor
 
 _UNSUPPORTED = ("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or "
                 "lists; found {}")
@@ -38,7 +38,7 @@ def default_collate(batch):
     if isinstance(elem, Tensor):
         stacked = _stack([t.data for t in batch])
         if any(t.requires_grad for t in batch):     # keep the graph, as torch.stack does
-            from ..ops import stack
+            from ...ops import stack
             return stack(batch)
         return stacked
     if isinstance(elem, np.ndarray) or backend.is_cupy_array(elem):

@@ -1,12 +1,12 @@
 """DataLoader: batches from a dataset, torch.utils.data.DataLoader's arguments and checks.
 
-Everything runs in the calling process (see data.py's docstring for what that changes).
+Everything runs in the calling process (see the package docstring for what that changes).
 """
 import numbers
 
-from ._collate import default_collate, default_convert
-from .data import (BatchSampler, IterableDataset, RandomSampler, SequentialSampler,
-                   TensorDataset)
+from .collate import default_collate, default_convert
+from .dataset import IterableDataset, TensorDataset
+from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 
 def get_worker_info():
