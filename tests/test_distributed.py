@@ -148,3 +148,29 @@ def test_example_two_ranks_train_like_one_process_with_the_global_batch(tmp_path
     assert np.abs(np.array(two_val) - np.array(one_val)).max() < 5e-3, (two_val, one_val)
     info = ckpt.read_checkpoint(str(tmp_path / "two" / "checkpoint"))
     assert info["state"]["extra"]["world_size"] == 2
+
+
+def test_ctrl_c_lets_rank_0_write_its_checkpoint_then_ends_the_job(tmp_path):
+    import signal
+    from tinygrad_llm import checkpoint as ckpt
+    folder = str(tmp_path / "ck")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable,
+                             os.path.join(WORKERS, "faults.py"), "interrupt", folder],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        looping = 0
+        deadline = time.monotonic() + 120
+        while looping < 2 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            looping += "looping" in line
+        assert looping == 2
+        proc.send_signal(signal.SIGINT)          # what Ctrl-C in the terminal does
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert "rank 0 saved the interrupt checkpoint" in stdout
+    assert "[rank 1/2] interrupted: waiting up to 30 s for rank 0" in stderr
+    assert ckpt.read_checkpoint(folder)["state"]["step"] == 7

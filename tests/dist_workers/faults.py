@@ -5,6 +5,8 @@
     timeout   rank 1 never joins an all_reduce: rank 0's watchdog fires after 2 s
     kill      rank 1 kills itself with SIGKILL in the middle of training
     mismatch  rank 1's model has a different embedding shape: DDP construction names it
+    interrupt both ranks all-reduce in a loop until mpiexec forwards a Ctrl-C (SIGINT); rank 0
+              then writes a checkpoint (slowly), rank 1 waits for it, the job ends with 130
 """
 import os
 import signal
@@ -27,6 +29,21 @@ if mode == "mismatch":
         model.transformer.h[1].mlp.c_fc.weight.data = np.zeros((16, 80))
     dist.DistributedDataParallel(model)
     print(f"rank {rank}: no error", flush=True)
+
+elif mode == "interrupt":
+    model = tiny_gpt(seed=0)
+    try:
+        dist.barrier()
+        print(f"rank {rank} looping", flush=True)
+        while True:
+            dist.all_reduce(np.ones(8))
+            time.sleep(0.01)
+    except KeyboardInterrupt:
+        if rank == 0:
+            time.sleep(1.0)              # a slow disk: rank 1 must not end the job meanwhile
+            ckpt.save_checkpoint(sys.argv[2], model, step=7)
+            print("rank 0 saved the interrupt checkpoint", flush=True)
+        raise
 
 elif mode == "timeout":
     if rank == 1:

@@ -111,7 +111,10 @@ class FaultHandler:
         if notice is not None and self.size > 1:
             self._notify(notice)
             time.sleep(self.grace)
+        else:
+            time.sleep(0.2)   # mpiexec forwards output asynchronously; the abort may drop it
         self.MPI.COMM_WORLD.Abort(code)
+        os._exit(code)        # MPI_Abort may return before mpiexec has ended this process
 
     def _notify(self, message):
         import numpy as np
@@ -149,6 +152,7 @@ class FaultHandler:
                 sys.stderr.flush()
                 self._stop.wait(self.interrupt_grace)
             self.abort("interrupted: ending the whole job", code=130)
+            return
         first_line = str(value).splitlines()[0] if str(value) else ""
         notice = f"{kind.__name__}: {first_line}"
         self.abort(f"unhandled {notice} -- aborting the whole job", notice=notice)
