@@ -233,3 +233,11 @@ def test_nccl_unique_id_round_trip_and_dtypes():
     assert nccl_dtype_name(np.float32) == "NCCL_FLOAT32"
     with pytest.raises(TypeError, match="NCCL cannot reduce arrays of dtype complex64"):
         nccl_dtype_name(np.complex64)
+
+
+def test_launched_world_size_reads_the_launchers_environment():
+    from tinygrad_llm.distributed.training import launched_world_size
+    assert launched_world_size({}) == 1
+    assert launched_world_size({"PMI_SIZE": "4"}) == 4
+    assert launched_world_size({"OMPI_COMM_WORLD_SIZE": "3"}) == 3
+    assert launched_world_size({"PMI_SIZE": ""}) == 1

@@ -1,6 +1,7 @@
 """Helpers the training loop and the CLI call to run data-parallel (each works, as a no-op
 or with a world of one, when no process group is initialized).
 
+    launched_world_size()             ranks of the mpiexec job this process is in (env, no MPI)
     is_main_process()                 rank 0 (or no process group): logs, checkpoints, bar
     world_size(), rank()
     shard_rows(batch)                 this rank's contiguous block of a global batch's rows
@@ -14,10 +15,26 @@ Every rank draws the same global batch from the same seeded generator and keeps 
 (rank r keeps rows [r*B, (r+1)*B)), so N ranks of batch B see exactly the batches of one
 process with batch N*B, and a checkpoint's generator state resumes on any number of ranks.
 """
+import os
+
 import numpy as np
 
 from .. import autograd
 from . import process_group as pg
+
+# what the launchers tell their processes: MPICH/Intel MPI (hydra), Open MPI, PMIx (srun)
+_WORLD_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+
+
+def launched_world_size(environ=None):
+    """How many processes the launcher (mpiexec, mpirun, srun) started, read from its
+    environment variables without initializing MPI; 1 for a plain ``python`` run."""
+    environ = os.environ if environ is None else environ
+    for var in _WORLD_SIZE_VARS:
+        value = environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
 
 
 def world_size():
