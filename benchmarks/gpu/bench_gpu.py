@@ -96,9 +96,10 @@ def validate(name, pairs, tol):
     return errs[worst]
 
 
-def time_pair(env, fns, warmup, repeats, min_time):
-    """Median seconds per call of each fn, samples interleaved, each ended by a sync."""
-    inner = {}
+def time_pair(env, fns, warmup, repeats, min_time, max_seconds=30.0):
+    """Median seconds per call of each fn, samples interleaved, each ended by a sync. Fewer
+    samples (at least 3) when all of them would take longer than ``max_seconds``."""
+    inner, ones = {}, {}
     for name, fn in fns.items():
         for _ in range(warmup):
             fn()
@@ -106,8 +107,10 @@ def time_pair(env, fns, warmup, repeats, min_time):
         t0 = time.perf_counter()
         fn()
         env.sync()
-        one = max(time.perf_counter() - t0, 1e-7)
-        inner[name] = max(1, math.ceil(min_time / one))
+        ones[name] = max(time.perf_counter() - t0, 1e-7)
+        inner[name] = max(1, math.ceil(min_time / ones[name]))
+    per_round = sum(ones[n] * inner[n] for n in fns)
+    repeats = max(3, min(repeats, int(max_seconds / per_round)))
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -116,7 +119,7 @@ def time_pair(env, fns, warmup, repeats, min_time):
                 fn()
             env.sync()
             samples[name].append((time.perf_counter() - t0) / inner[name])
-    return {name: float(np.median(s)) for name, s in samples.items()}
+    return {name: float(np.median(s)) for name, s in samples.items()}, repeats
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +231,7 @@ def run_case(env, key, args):
     try:
         shape, fns, err, nbytes = fn(env, args.tiny, np.random.default_rng(0))
         row.update(shape=shape, max_rel_err=f"{err:.1e}")
-        times = time_pair(env, fns, args.warmup, args.repeats, args.min_time)
+        times, row["samples"] = time_pair(env, fns, args.warmup, args.repeats, args.min_time)
         ratio = times["ours"] / times["torch"]
         row.update(ours_ms=round(times["ours"] * 1e3, 3), torch_ms=round(times["torch"] * 1e3, 3),
                    ratio=round(ratio, 3), target=f"<= {TARGETS[key]:.2f}x",
@@ -244,7 +247,7 @@ def run_case(env, key, args):
 
 
 COLUMNS = ["case", "shape", "ours_ms", "torch_ms", "ratio", "target", "met", "ours_GBps",
-           "torch_GBps", "max_rel_err", "seconds", "error"]
+           "torch_GBps", "max_rel_err", "samples", "seconds", "error"]
 
 
 def main(argv=None):
