@@ -217,11 +217,14 @@ def _row_grad(xp, dloss, targets, ignore_index, reduction, dtype):
     if reduction == "none":
         D.check_shape("dloss", dloss, (n,))
         return xp.ascontiguousarray(dloss, dtype=dtype)
-    g = float(dloss)
+    g = xp.asarray(dloss, dtype=np.float64)
     if reduction == "mean":
-        n_valid = int((targets != ignore_index).sum())
-        g = g / n_valid if n_valid > 0 else 0.0
-    return xp.full(n, g, dtype=dtype)
+        # no int()/float() of a device value (a host sync on a GPU); with every row ignored
+        # the value of g does not matter: ignored rows get a zero gradient
+        g = g / xp.maximum((targets != ignore_index).sum(), 1)
+    rows = xp.empty(n, dtype=dtype)
+    rows[...] = g
+    return rows
 
 
 def cross_entropy_forward(logits, targets, *, ignore_index=-100, label_smoothing=0.0,
@@ -249,9 +252,8 @@ def cross_entropy_forward(logits, targets, *, ignore_index=-100, label_smoothing
     if reduction == "none":
         return rows, lse
     total = rows.sum(dtype=np.float64)
-    if reduction == "mean":
-        n_valid = int((targets != ignore_index).sum())
-        total = total / n_valid if n_valid > 0 else total * 0.0
+    if reduction == "mean":     # every row ignored: total is 0, and so is the mean
+        total = total / xp.maximum((targets != ignore_index).sum(), 1)
     return xp.asarray(total, dtype=logits.dtype), lse
 
 
