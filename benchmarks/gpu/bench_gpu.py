@@ -101,16 +101,19 @@ def time_pair(env, fns, warmup, repeats, min_time, max_seconds=30.0):
     samples (at least 3) when all of them would take longer than ``max_seconds``."""
     inner, ones = {}, {}
     for name, fn in fns.items():
-        for _ in range(warmup):
+        for _ in range(warmup):       # (validation ran each once: kernels are compiled)
+            t0 = time.perf_counter()
             fn()
-        env.sync()
+            env.sync()
+            if time.perf_counter() - t0 > 1.0:
+                break                 # a slow step: one warm-up is enough
         t0 = time.perf_counter()
         fn()
         env.sync()
         ones[name] = max(time.perf_counter() - t0, 1e-7)
         inner[name] = max(1, math.ceil(min_time / ones[name]))
     per_round = sum(ones[n] * inner[n] for n in fns)
-    repeats = max(3, min(repeats, int(max_seconds / per_round)))
+    repeats = min(repeats, max(3, int(max_seconds / per_round)))
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -266,25 +269,31 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown case(s) {unknown}; choose from {list(CASES)}")
     env = Env(args.device)
-    rows = []
-    for key in keys:
-        rows.append(run_case(env, key, args))
-        print(rows[-1], flush=True)
     info = harness.machine_info()
     info.update(cupy=harness._version("cupy"), numba_cuda=harness._version("numba_cuda"),
                 tf32={"CUPY_TF32": os.environ.get("CUPY_TF32"),
                       "torch_matmul_allow_tf32": env.torch.backends.cuda.matmul.allow_tf32})
+    rows = []
+    for key in keys:
+        rows.append(run_case(env, key, args))
+        print(rows[-1], flush=True)
+        text = write_results(args, info, rows)     # after every case: a timeout keeps them
+    print(text)
+    return 1 if any("error" in r for r in rows) else 0
+
+
+def write_results(args, info, rows):
+    """Write the JSON and markdown results so far; return the markdown."""
     table = harness.markdown_table(rows, [c for c in COLUMNS if any(c in r for r in rows)])
     text = (f"GPU: {info['gpu'] or 'none'}; cupy {info['cupy']}, numba-cuda "
             f"{info['numba_cuda']}, numpy {info['numpy']}, torch {info['torch']}; float32, "
             f"TF32 off; device {args.device}{' (tiny shapes)' if args.tiny else ''}; "
             f"ratio = our time / torch's.\n\n{table}\n")
-    print(text)
     harness.write_json(args.json, {"machine": info, "args": vars(args), "rows": rows})
     if args.md:
         with open(args.md, "w", encoding="utf-8") as f:
             f.write(text)
-    return 1 if any("error" in r for r in rows) else 0
+    return text
 
 
 if __name__ == "__main__":
