@@ -183,8 +183,10 @@ def py(*args):
 
 
 def cli_cmd(argv):
-    exe = shutil.which("tinygrad-llm")
-    return ([exe] if exe else py("-P", "-m", "tinygrad_llm.cli")) + list(argv)
+    """``tinygrad-llm ARGV``: the console script beside this interpreter (not another one's
+    on PATH), else ``python -m tinygrad_llm.cli``."""
+    exe = os.path.join(os.path.dirname(sys.executable), "tinygrad-llm")
+    return ([exe] if os.path.exists(exe) else py("-P", "-m", "tinygrad_llm.cli")) + list(argv)
 
 
 def check_cli_args(r, name, argv):
@@ -303,7 +305,8 @@ def step_tests(r):
                                       "--continue-on-collection-errors", "--junitxml",
                                       os.path.join(r.out, "gpu_tests.xml")] + extra,
                      r.timeout_for("tests"), tail_lines=60)
-    counts = [line for line in text.splitlines() if re.search(r"\d+ (passed|failed)", line)]
+    counts = [line for line in text.splitlines()
+              if re.search(r"\d+ (passed|failed|skipped|error)|no tests ran", line)]
     r.record("tests/summary", "info", seconds=0.0,
              note=counts[-1].strip("= ") if counts else "no pytest summary line")
 
