@@ -114,8 +114,11 @@ class DistributedDataParallel(Module):
         self._armed = False        # a forward with sync ran: its backward averages gradients
         self._next = 0             # index of the next bucket to start
         self._finished = False     # this forward's averaging is done (more grads: an error)
-        self.stats = {"syncs": 0, "wait_s": 0.0, "bytes": sum(b.flat.nbytes
-                                                               for b in self._buckets)}
+        # syncs done, seconds spent waiting for all-reduces after backward, gradient bytes
+        # per sync, and of those the bytes already averaged when backward ended (summed)
+        self.stats = {"syncs": 0, "wait_s": 0.0,
+                      "bytes": sum(b.flat.nbytes for b in self._buckets),
+                      "bytes_done_in_backward": 0}
 
     @property
     def num_buckets(self):
@@ -216,21 +219,24 @@ class DistributedDataParallel(Module):
                         view[...] = p.grad.data
                     bucket.seen[i] = True
             bucket.pending = 0
-        self._launch_ready()
-        start = time.perf_counter()
         if self._poller is not None:
             self._poller.stop()           # one thread at a time may test a request
+        # how much of the gradient had been averaged while backward ran (the overlap)
+        self.stats["bytes_done_in_backward"] += sum(
+            b.flat.nbytes for b in self._buckets[:self._next] if b.work.is_completed())
+        self._launch_ready()
         world = self.process_group.size
+        xp = backend.get_array_module(self._buckets[0].flat) if self._buckets else np
         for bucket in self._buckets:
+            start = time.perf_counter()
             bucket.work.wait()
-            bucket.flat /= world
+            self.stats["wait_s"] += time.perf_counter() - start
             for i, p in enumerate(bucket.params):
                 if p.grad is None:
                     from ..tensor import Tensor
-                    p.grad = Tensor._wrap(bucket.view(i).copy())
-                else:
-                    p.grad.data[...] = bucket.view(i)
-        self.stats["wait_s"] += time.perf_counter() - start
+                    p.grad = Tensor._wrap(bucket.view(i) / world)
+                else:                     # the average, written into .grad in one pass
+                    xp.divide(bucket.view(i), world, out=p.grad.data)
         self.stats["syncs"] += 1
         self._armed = False
         self._finished = True
