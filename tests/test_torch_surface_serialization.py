@@ -215,9 +215,9 @@ def test_torch_refuses_what_we_refuse():
         load(buf)
 
 
-def test_header_sizes_that_look_like_a_pickle_opcode_still_load():
+def test_header_sizes_that_look_like_a_pickle_opcode_still_load(tmp_path):
     """Regression: a safetensors header whose size starts with byte 0x80 (pickle's PROTO
-    opcode) was once refused as a pickle."""
+    opcode) was once refused as a pickle. Read from a file object and from a path."""
     for n in range(1, 300):
         buf = io.BytesIO()
         save({"k" * n: tl.ones(2)}, buf)
@@ -227,3 +227,5 @@ def test_header_sizes_that_look_like_a_pickle_opcode_still_load():
         pytest.fail("no header size with a first byte of 0x80 found")
     buf.seek(0)
     np.testing.assert_array_equal(load(buf)["k" * n].numpy(), np.ones(2))
+    (tmp_path / "x.safetensors").write_bytes(buf.getvalue())
+    np.testing.assert_array_equal(load(tmp_path / "x.safetensors")["k" * n].numpy(), np.ones(2))

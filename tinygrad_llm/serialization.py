@@ -156,14 +156,40 @@ def save(obj, f):
 
 # ----- load ----------------------------------------------------------------------------------
 
-def _read_bytes(f):
+def _read(f):
+    """(safetensors header, {name: NumPy array}, a name for errors) of a path or file object.
+
+    A path is read with safetensors' lazy reader, one array at a time (no second copy of the
+    whole file in memory); a file object is read whole."""
+    from safetensors import safe_open
+    from safetensors.numpy import load as load_bytes
     if hasattr(f, "read"):
-        return f.read(), getattr(f, "name", "<file object>")
+        data, source = f.read(), getattr(f, "name", "<file object>")
+        header = _parse_header(data, source)
+        return header, _checked(source, lambda: load_bytes(bytes(data))), source
     path = os.fspath(f)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such file: {path!r}")
     with open(path, "rb") as fh:
-        return fh.read(), path
+        head = fh.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        # the JSON header if the size is plausible, else enough bytes to recognise a pickle
+        head += fh.read(size if 0 < size <= os.path.getsize(path) - 8 else 64)
+    header = _parse_header(head, path)
+
+    def read_all():
+        with safe_open(path, framework="numpy") as st:
+            return {k: st.get_tensor(k) for k in st.keys()}
+    return header, _checked(path, read_all), path
+
+
+def _checked(source, read):
+    try:
+        arrays = read()
+    except Exception as e:             # safetensors raises its own types for bad offsets
+        raise ValueError(f"{source} is not a valid safetensors file (truncated or corrupted?): "
+                         f"{e}") from None
+    return {k: (a if a.flags.writeable else a.copy()) for k, a in arrays.items()}
 
 
 def _parse_header(data, source):
@@ -273,15 +299,7 @@ def load(f, map_location=None, weights_only=None, mmap=None):
     as torch's weights_only=True. Pickle files (PyTorch .pt/.pth) are refused with a
     ValueError that says how to convert them.
     """
-    from safetensors.numpy import load as load_arrays
-    data, source = _read_bytes(f)
-    header = _parse_header(data, source)
-    try:
-        arrays = load_arrays(bytes(data))
-    except Exception as e:             # safetensors raises its own types for bad offsets
-        raise ValueError(f"{source} is not a valid safetensors file (truncated or corrupted?): "
-                         f"{e}") from None
-    arrays = {k: (a if a.flags.writeable else a.copy()) for k, a in arrays.items()}
+    header, arrays, source = _read(f)
     metadata = header.get("__metadata__") or {}
     if metadata.get("format") != FORMAT:
         # a plain safetensors file: name -> Tensor, in the file's order
