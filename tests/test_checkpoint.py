@@ -70,11 +70,11 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = ck.save_arrays
 
-    def crashing(path, arrays, metadata=None):
+    def crashing(path, arrays, metadata=None, **kw):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # the process dies half-way through the new checkpoint
-        return real(path, arrays, metadata)
+        return real(path, arrays, metadata, **kw)
 
     monkeypatch.setattr(ck, "save_arrays", crashing)
     with pytest.raises(KeyboardInterrupt):
@@ -162,3 +162,84 @@ def test_unsupported_format_version(tmp_path):
     (folder / ck.CONFIG_FILE).write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="version 99"):
         ck.load_checkpoint(folder, TinyModel(0))
+
+
+# ----- a crash or a full disk at every point of a save ---------------------------------------
+
+class Killed(BaseException):
+    """Stands for the process dying: not an Exception, so nothing catches or cleans it up."""
+
+
+FILES = (ck.MODEL_FILE, ck.CONFIG_FILE, ck.OPTIMIZER_FILE, ck.STATE_FILE)
+WRITE_POINTS = (["begin"] + [f"{when}:{name}" for name in FILES for when in ("mid", "after")]
+                + ["after:tokenizer", "synced", "swapped-out", "swapped-in"])
+
+
+def save_numbered(folder, n, tokenizer):
+    return ck.save_checkpoint(folder, TinyModel(n), optimizer=TinyOptimizer(),
+                              tokenizer=tokenizer, step=n)
+
+
+@pytest.mark.parametrize("point", WRITE_POINTS)
+def test_a_crash_at_any_point_of_a_save_leaves_a_loadable_checkpoint(tmp_path, monkeypatch,
+                                                                     point):
+    from tinygrad_llm.data import CharTokenizer
+    folder, tok = tmp_path / "ckpt", CharTokenizer("abc")
+    save_numbered(folder, 1, tok)
+
+    def die_at(p):
+        if p == point:
+            raise Killed
+    monkeypatch.setattr(ck, "_fault_hook", lambda: die_at)
+    with pytest.raises(Killed):
+        save_numbered(folder, 2, tok)
+    monkeypatch.undo()
+    expected = 2 if point == "swapped-in" else 1    # the new one only once it is in place
+    model = TinyModel(9)
+    info = ck.load_checkpoint(folder, model, optimizer=TinyOptimizer())
+    assert info["state"]["step"] == expected
+    assert_same(model.state_dict(), TinyModel(expected).state_dict())
+    assert ck.load_tokenizer(folder).chars == tok.chars
+    save_numbered(folder, 3, tok)                   # the next save tidies up after the crash
+    assert ck.load_checkpoint(folder, model)["state"]["step"] == 3
+    assert sorted(os.listdir(tmp_path)) == ["ckpt"]
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+    folder = tmp_path / "ckpt"
+    save_numbered(folder, 1, None)
+    before = (folder / ck.MODEL_FILE).read_bytes()
+    monkeypatch.setenv(ck.FAULT_ENV, "mid:optimizer.safetensors:fail")
+    with pytest.raises(ck.CheckpointWriteError) as err:
+        save_numbered(folder, 2, None)
+    assert err.value.errno == errno.ENOSPC
+    assert isinstance(err.value, OSError)
+    assert f"could not write the checkpoint {folder}: No space left on device" in str(err.value)
+    assert "previous checkpoint there, if any, is unchanged" in str(err.value)
+    assert (folder / ck.MODEL_FILE).read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["ckpt"]           # no half-written .tmp left
+
+
+def test_fault_hook_counts_saves_and_rejects_a_bad_spec(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ck, "_saves_started", 0)
+    monkeypatch.setenv(ck.FAULT_ENV, "after:config.json:pause=0@2")
+    save_numbered(tmp_path / "a", 1, None)
+    assert capsys.readouterr().err == ""
+    save_numbered(tmp_path / "a", 2, None)                     # the 2nd save pauses (0 s)
+    assert capsys.readouterr().err == "checkpoint fault: pausing at after:config.json\n"
+    monkeypatch.setenv(ck.FAULT_ENV, "after:config.json:explode")
+    with pytest.raises(ValueError, match=ck.FAULT_ENV):
+        save_numbered(tmp_path / "b", 1, None)
+
+
+def test_missing_checkpoint_and_a_file_instead_of_a_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint folder"):
+        ck.read_checkpoint(tmp_path / "nothing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        ck.read_checkpoint(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        ck.read_checkpoint(tmp_path / "empty")
+    assert not ck.has_checkpoint(tmp_path / "nothing") and ck.has_checkpoint(tmp_path / "empty")

@@ -91,3 +91,29 @@ def test_beam_search_does_not_return_an_unfinished_prefix():
         return lp
 
     assert beam_search(step, [0], 10, beam_size=2, eos_token_id=1) == [0, 2, 2, 2, 1]
+
+
+def test_suppressed_tokens_are_never_chosen():
+    # token 0 is the argmax and the most likely sample: masked, it never appears
+    assert sample_next_token(LOGITS, do_sample=False, suppress_tokens=[0])[0] == 1
+    rng = np.random.default_rng(0)
+    draws = [sample_next_token(LOGITS, generator=rng, top_k=2, suppress_tokens=[0, 3])[0]
+             for _ in range(500)]
+    assert set(draws) <= {1, 2} and 1 in draws
+    rng = np.random.default_rng(0)
+    draws = [sample_next_token(LOGITS, generator=rng, top_p=0.5, suppress_tokens=[0])[0]
+             for _ in range(50)]
+    assert set(draws) == {1}                  # top-p is taken over the remaining tokens
+    with pytest.raises(ValueError, match="id 4, outside the vocabulary of size 4"):
+        sample_next_token(LOGITS, suppress_tokens=[4])
+    with pytest.raises(ValueError, match="masks all 4 tokens"):
+        sample_next_token(LOGITS, suppress_tokens=[0, 1, 2, 3])
+
+
+def test_decode_loop_skips_suppressed_tokens_and_keeps_eos():
+    # counting_step always wants last + 1; with 2 masked, the loop takes the runner-up
+    out = decode_loop(counting_step(), [[0]], 4, do_sample=False, suppress_tokens=[2])
+    assert 2 not in out[0, 1:]
+    out = decode_loop(counting_step(), [[1]], 10, do_sample=False, eos_token_id=3,
+                      suppress_tokens=[0, 4])
+    np.testing.assert_array_equal(out, [[1, 2, 3]])    # eos still ends the loop

@@ -8,19 +8,37 @@
         tokenizer.json         the tokenizer, when one is given (or tokenizer/ for byte-level
                                BPE: GPT-2's vocab.json + merges.txt)
 
-Atomic writes: everything is written into ``<folder>.tmp``, flushed to disk, and only then
-swapped in (``<folder>`` -> ``<folder>.old``, ``<folder>.tmp`` -> ``<folder>``, delete
-``.old``). A crash at any moment leaves the previous checkpoint intact in ``<folder>`` or, for
-the instant between the two renames, in ``<folder>.old``, which ``load_checkpoint`` falls back
-to.
+Atomic writes: everything is written into ``<folder>.tmp``, each file fsynced, the folder
+fsynced, and only then swapped in (``<folder>`` -> ``<folder>.old``, ``<folder>.tmp`` ->
+``<folder>``, fsync the parent folder, delete ``.old``). A crash at any moment (SIGKILL, power
+loss) leaves the previous checkpoint intact in ``<folder>`` or, for the instant between the
+two renames, in ``<folder>.old``, which ``load_checkpoint`` falls back to. A write that fails
+(full disk, file-size limit, permissions) removes the half-written ``.tmp`` and raises
+:class:`CheckpointWriteError`, an ``OSError`` whose message names the folder and says the
+previous checkpoint is unchanged.
+
+Fault injection, for testing the above: the environment variable
+``TINYGRAD_LLM_CHECKPOINT_FAULT="<point>:<action>[@<n>]"`` makes the writer stop at a point of
+the n-th checkpoint this process saves (every checkpoint without ``@n``). Points, in order:
+``begin`` (empty ``.tmp`` made), ``mid:<file>`` (half of ``<file>`` written, e.g.
+``mid:model.safetensors``), ``after:<file>`` (``<file>`` written and closed; ``after:tokenizer``
+for the tokenizer), ``synced`` (every file on disk, nothing swapped yet), ``swapped-out`` (the
+previous checkpoint moved to ``.old``, the new one not in place), ``swapped-in`` (the new one
+in place, ``.old`` not yet deleted). Actions: ``die`` (SIGKILL this process), ``pause=<s>``
+(print ``checkpoint fault: pausing at <point>`` to stderr and sleep s seconds) and ``fail``
+(raise ``OSError(ENOSPC)``, a full disk).
 
 Loading validates everything before changing anything: a truncated or corrupted file, a missing,
 unexpected or mis-shaped key gives a ValueError naming the file and the keys, and the model is
 left untouched.
 """
+import errno
 import json
 import os
 import shutil
+import signal
+import sys
+import time
 
 import numpy as np
 
@@ -32,17 +50,75 @@ CONFIG_FILE = "config.json"
 STATE_FILE = "training_state.json"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_DIR = "tokenizer"
+FAULT_ENV = "TINYGRAD_LLM_CHECKPOINT_FAULT"
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (full disk, ...); the previous one is unchanged."""
+
+
+# ----- fault injection (see the module docstring) --------------------------------------------
+
+_saves_started = 0          # checkpoints this process began to write (for ``@n``)
+
+
+def _parse_fault(spec):
+    """(point, action, argument, n) from ``<point>:<action>[=<arg>][@<n>]``."""
+    head, _, nth = spec.partition("@")
+    point, _, action = head.rpartition(":")
+    action, _, arg = action.partition("=")
+    if not point or action not in ("die", "pause", "fail") or (nth and not nth.isdigit()):
+        raise ValueError(f"{FAULT_ENV}={spec!r}: expected <point>:die, <point>:pause=<seconds> "
+                         f"or <point>:fail, optionally followed by @<n>")
+    return point, action, float(arg or 0), int(nth) if nth else None
+
+
+def _fault_hook():
+    """The function the writer calls at each point: a no-op unless FAULT_ENV is set."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return lambda point: None
+    target, action, arg, nth = _parse_fault(spec)
+    this_save = _saves_started
+
+    def hook(point):
+        if point != target or (nth is not None and nth != this_save):
+            return
+        if action == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "pause":
+            sys.stderr.write(f"checkpoint fault: pausing at {point}\n")
+            sys.stderr.flush()
+            time.sleep(arg)
+        else:
+            raise OSError(errno.ENOSPC, f"No space left on device (simulated at {point})")
+    return hook
 
 
 # ----- safetensors files ---------------------------------------------------------------------
 
-def save_arrays(path, arrays, metadata=None):
+def _write_bytes(path, data, fault=None):
+    """Write ``data`` to ``path``; ``fault`` is called half-way and at the end. (The caller
+    fsyncs: save_checkpoint syncs the whole folder once, before the swap.)"""
+    name = os.path.basename(path)
+    with open(path, "wb") as f:
+        half = len(data) // 2
+        f.write(data[:half])
+        if fault is not None:
+            f.flush()
+            fault(f"mid:{name}")
+        f.write(data[half:])
+    if fault is not None:
+        fault(f"after:{name}")
+
+
+def save_arrays(path, arrays, metadata=None, fault=None):
     """Write name -> array to a safetensors file (NumPy arrays; CuPy arrays are copied)."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
     from .backend import to_numpy
     # np.asarray(order="C"), not np.ascontiguousarray, which turns 0-d arrays into 1-d ones
     clean = {k: np.asarray(to_numpy(v), order="C") for k, v in arrays.items()}
-    save_file(clean, path, metadata=metadata)
+    _write_bytes(os.fspath(path), save(clean, metadata=metadata), fault)
 
 
 def load_arrays(path):
@@ -102,25 +178,41 @@ def join_arrays(obj, arrays, source="checkpoint"):
     return walk(obj)
 
 
-def _write_json(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
+def _write_json(path, obj, fault=None):
+    _write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"), fault)
 
 
 def _read_json(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON (truncated or corrupted?): {e}") from None
 
 
+def _fsync_dir(folder):
+    """Make a folder's entries (new files, renames) durable; a no-op where unsupported."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _fsync_folder(folder):
+    """fsync every file under ``folder`` and the folders themselves."""
     for root, _, files in os.walk(folder):
         for name in files:
             with open(os.path.join(root, name), "rb") as f:
                 os.fsync(f.fileno())
+        _fsync_dir(root)
 
 
 # ----- save and load -------------------------------------------------------------------------
@@ -131,18 +223,43 @@ def save_checkpoint(folder, model, *, optimizer=None, scheduler=None, tokenizer=
 
     ``model`` needs ``state_dict()``; ``optimizer``/``scheduler`` need ``state_dict()``;
     ``tokenizer`` needs ``to_json()`` (a str) or ``save(path)``; ``rng_state`` and ``extra``
-    are JSON-able dicts (arrays inside are stored in the optimizer file).
+    are JSON-able dicts (arrays inside are stored in the optimizer file). A failed write raises
+    :class:`CheckpointWriteError` and leaves the previous checkpoint as it was.
     """
+    global _saves_started
+    _saves_started += 1
+    fault = _fault_hook()
     folder = os.path.abspath(folder)
-    tmp, old = folder + ".tmp", folder + ".old"
-    if os.path.exists(tmp):
-        shutil.rmtree(tmp)
-    os.makedirs(tmp)
+    tmp = folder + ".tmp"
+    try:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
+        fault("begin")
+        _write_files(tmp, model, optimizer, scheduler, tokenizer, model_config, step,
+                     rng_state, extra, fault)
+        _fsync_folder(tmp)
+        fault("synced")
+        _swap_in(tmp, folder, fault)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = e.strerror or str(e)
+        err = CheckpointWriteError(
+            f"could not write the checkpoint {folder}: {reason}"
+            f"{f' ({e.filename})' if e.filename else ''}; the previous checkpoint there, if "
+            f"any, is unchanged")
+        err.errno = e.errno
+        raise err from e
+    return folder
+
+
+def _write_files(tmp, model, optimizer, scheduler, tokenizer, model_config, step, rng_state,
+                 extra, fault):
     save_arrays(os.path.join(tmp, MODEL_FILE), dict(model.state_dict()),
-                metadata={"format": FORMAT})
+                metadata={"format": FORMAT}, fault=fault)
     _write_json(os.path.join(tmp, CONFIG_FILE), {
         "format": FORMAT, "format_version": FORMAT_VERSION,
-        "model_class": type(model).__name__, "model_config": model_config or {}})
+        "model_class": type(model).__name__, "model_config": model_config or {}}, fault)
     state = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "step": int(step),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -150,23 +267,45 @@ def save_checkpoint(folder, model, *, optimizer=None, scheduler=None, tokenizer=
         "rng_state": rng_state, "extra": extra or {},
     }
     json_state, arrays = split_arrays(state)
-    save_arrays(os.path.join(tmp, OPTIMIZER_FILE), arrays, metadata={"format": FORMAT})
-    _write_json(os.path.join(tmp, STATE_FILE), json_state)
+    save_arrays(os.path.join(tmp, OPTIMIZER_FILE), arrays, metadata={"format": FORMAT},
+                fault=fault)
+    _write_json(os.path.join(tmp, STATE_FILE), json_state, fault)
     if tokenizer is not None:
         from .data import ByteLevelBPETokenizer
         if isinstance(tokenizer, ByteLevelBPETokenizer):
             tokenizer.save(os.path.join(tmp, TOKENIZER_DIR))
         else:
             tokenizer.save(os.path.join(tmp, TOKENIZER_FILE))
-    _fsync_folder(tmp)
+        fault("after:tokenizer")
+
+
+def _swap_in(tmp, folder, fault):
+    """``folder`` -> ``folder.old``, ``tmp`` -> ``folder``, delete ``.old`` (see the module
+    docstring); a failed rename puts the previous checkpoint back."""
+    old = folder + ".old"
+    moved_out = False
     if os.path.exists(folder):
         if os.path.exists(old):
             shutil.rmtree(old)
         os.replace(folder, old)
-    os.replace(tmp, folder)
+        moved_out = True
+    try:
+        fault("swapped-out")
+        os.replace(tmp, folder)
+    except OSError:
+        if moved_out:
+            os.replace(old, folder)
+        raise
+    _fsync_dir(os.path.dirname(folder))
+    fault("swapped-in")
     if os.path.exists(old):
-        shutil.rmtree(old)
-    return folder
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def has_checkpoint(folder):
+    """Whether ``folder`` (or its ``.old`` fallback) holds a checkpoint to resume from."""
+    folder = os.path.abspath(folder)
+    return os.path.isdir(folder) or os.path.isdir(folder + ".old")
 
 
 def resolve_checkpoint(folder):
@@ -176,6 +315,8 @@ def resolve_checkpoint(folder):
         return folder
     if os.path.isdir(folder + ".old"):
         return folder + ".old"
+    if os.path.exists(folder):
+        raise NotADirectoryError(f"{folder} is a file, not a checkpoint folder")
     raise FileNotFoundError(f"no checkpoint folder at {folder}")
 
 

@@ -8,9 +8,20 @@
 ``train`` builds the default corpus (the standard library's docstrings: real English text that
 every Python installation carries) or reads ``--data`` (a text file or a folder of .txt files),
 trains a tokenizer, trains the GPT with AdamW and a warmup + cosine schedule, saves a
-checkpoint, writes the loss plot and prints generated text.
+checkpoint, writes the loss plot and prints generated text. Ctrl-C (or SIGTERM) stops it at the
+end of the step in flight with a checkpoint of exactly that state; ``--resume`` continues to
+the same weights an uninterrupted run reaches (see tinygrad_llm/train.py). Exit status 130
+(SIGINT) or 143 (SIGTERM); a second Ctrl-C aborts at once, keeping the last good checkpoint.
+
+Errors: a mistake in the arguments or the input (a missing file, a binary file, a text too
+short for --block-size, a bad checkpoint, an empty prompt, ...) prints one line,
+``tinygrad-llm: error: <what to change>``, and exits with status 2. A checkpoint that cannot be
+written (a full disk) prints one line and exits with 1. ``--debug`` (or the environment variable
+TINYGRAD_LLM_DEBUG=1) also prints the traceback.
 """
 import argparse
+import errno
+import math
 import os
 import sys
 
@@ -18,12 +29,110 @@ import numpy as np
 
 from . import backend
 
+DEBUG_ENV = "TINYGRAD_LLM_DEBUG"
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its input: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line (and a UsageError) like every other mistake."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+# ----- checking the arguments before any work -----------------------------------------------
+
+_POSITIVE = "an integer >= 1"
+_CHECKS = {   # name -> (test, what it must be); options a command lacks are skipped
+    "steps": (lambda v: v >= 1, _POSITIVE), "batch_size": (lambda v: v >= 1, _POSITIVE),
+    "block_size": (lambda v: v >= 1, _POSITIVE), "n_layer": (lambda v: v >= 1, _POSITIVE),
+    "n_head": (lambda v: v >= 1, _POSITIVE), "n_embd": (lambda v: v >= 1, _POSITIVE),
+    "max_chars": (lambda v: v >= 1, _POSITIVE), "batches": (lambda v: v >= 1, _POSITIVE),
+    "lr": (lambda v: v > 0 and math.isfinite(v), "a number > 0"),
+    "warmup": (lambda v: v >= 0, "an integer >= 0"),
+    "eval_interval": (lambda v: v >= 0, "an integer >= 0 (0: never)"),
+    "checkpoint_interval": (lambda v: v >= 0, "an integer >= 0 (0: only at the end)"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "max_new_tokens": (lambda v: v >= 0, "an integer >= 0"),
+    "temperature": (lambda v: v >= 0 and math.isfinite(v), "a number >= 0 (0: greedy)"),
+    "top_k": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
+    "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "seed": (lambda v: v >= 0, "an integer >= 0"),
+}
+
+
+def validate_args(args):
+    """UsageError for the first argument that cannot work, before any data or model work."""
+    for name, (ok, what) in _CHECKS.items():
+        value = getattr(args, name, None)
+        if value is not None and not ok(value):
+            raise UsageError(f"{_flag(name)} must be {what}, got {value}")
+    if getattr(args, "n_embd", None) and args.n_embd % args.n_head:
+        raise UsageError(f"--n-embd ({args.n_embd}) must be divisible by --n-head "
+                         f"({args.n_head})")
+    if getattr(args, "tokenizer", None) == "bpe" and args.vocab_size < _min_bpe_vocab():
+        raise UsageError(f"--vocab-size must be at least {_min_bpe_vocab()} for --tokenizer "
+                         f"bpe (256 byte tokens and the special tokens), got {args.vocab_size}")
+    if getattr(args, "encoding", None):
+        try:
+            b"a".decode(args.encoding, "ignore")   # LookupError: unknown or not a text codec
+        except LookupError:
+            raise UsageError(f"--encoding {args.encoding!r} is not a known text encoding "
+                             f"(e.g. utf-8, latin-1, cp1252, utf-16)") from None
+    if getattr(args, "data", None) and not os.path.exists(args.data):
+        raise UsageError(f"--data {args.data}: no such file or folder")
+    if getattr(args, "checkpoint", None) is not None:
+        from .checkpoint import has_checkpoint
+        if not os.path.isdir(args.checkpoint) and not has_checkpoint(args.checkpoint):
+            raise UsageError(f"--checkpoint {args.checkpoint}: no checkpoint folder there "
+                             f"(train writes one to <--out>/checkpoint)")
+    if getattr(args, "prompt", None) == "":
+        raise UsageError("--prompt is empty: give at least one character to continue from")
+    if getattr(args, "out", None) and os.path.isfile(args.out):
+        raise UsageError(f"--out {args.out} is a file; give a folder for the run")
+    if getattr(args, "device", "cpu") != "cpu":
+        try:
+            backend.check_device(args.device)
+        except RuntimeError as e:
+            raise UsageError(str(e)) from None
+
+
+def _min_bpe_vocab():
+    from .data import DEFAULT_SPECIAL_TOKENS
+    return 256 + len(DEFAULT_SPECIAL_TOKENS) + 1        # bytes, roles, <|endoftext|>
+
+
+# ----- data ---------------------------------------------------------------------------------
 
 def _load_corpus(args):
-    from .data import default_corpus, load_text
-    if args.data:
-        return load_text(args.data)
-    return default_corpus(max_chars=args.max_chars)
+    from .data import TextDecodeError, default_corpus, load_text
+    if not args.data:
+        return default_corpus(max_chars=args.max_chars)
+    try:
+        text = load_text(args.data, encoding=args.encoding or "utf-8")
+    except TextDecodeError as e:
+        hint = ("if the file is text in another encoding, pass --encoding (e.g. --encoding "
+                "latin-1)")
+        if b"\x00" in e.object[:65536]:
+            hint = ("it looks like a binary file, not text (it holds NUL bytes); if it is "
+                    "UTF-16 text, pass --encoding utf-16")
+        raise UsageError(f"{e.path}: not valid {e.encoding} text at byte offset {e.start} "
+                         f"(line {e.line}, {e.bad_bytes()}); {hint}") from None
+    except ValueError:       # a folder without .txt files
+        raise UsageError(f"--data {args.data}: the folder holds no .txt files") from None
+    except OSError as e:
+        raise UsageError(f"--data {args.data}: {e.strerror or e}") from None
+    if not text.strip():
+        raise UsageError(f"--data {args.data}: the text is empty")
+    return text
 
 
 def _build_tokenizer(text, args):
@@ -36,6 +145,23 @@ def _build_tokenizer(text, args):
 def _split_tokens(ids, val_fraction=0.1):
     n_val = max(int(len(ids) * val_fraction), 1)
     return ids[:-n_val], ids[-n_val:]
+
+
+def _min_tokens(block_size):
+    """The shortest token stream whose training and validation parts both hold a window."""
+    n = block_size + 2
+    while min(len(part) for part in _split_tokens(range(n))) < block_size + 2:
+        n += 1
+    return n
+
+
+def _check_length(n, block_size, source, unit="tokens", of="--block-size"):
+    """UsageError if ``n`` tokens (or an upper bound on them) cannot fill the windows."""
+    if n < _min_tokens(block_size):
+        fix = "a smaller --block-size" if of == "--block-size" else "another checkpoint"
+        raise UsageError(f"{source} has {n:,} {unit}, too few for {of} {block_size} "
+                         f"(a 90/10 training/validation split needs at least "
+                         f"{_min_tokens(block_size):,} tokens): use a longer text or {fix}")
 
 
 def batch_sampler(ids, block_size, batch_size, device="cpu"):
@@ -53,30 +179,78 @@ def batch_sampler(ids, block_size, batch_size, device="cpu"):
     return get_batch
 
 
+# ----- train --------------------------------------------------------------------------------
+
+_RESUMED_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+
+
+def _resume_tokenizer(args, ckpt_dir):
+    """The checkpoint's tokenizer, after checking that the model flags match the checkpoint."""
+    from . import checkpoint as ck
+    try:
+        info = ck.read_checkpoint(ckpt_dir)
+        tokenizer = ck.load_tokenizer(ckpt_dir)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume: cannot read the checkpoint: {e}") from None
+    kinds = {"char": "char", "bpe": "byte_bpe"}                 # flag value -> tokenizer.kind
+    if tokenizer.kind != kinds[args.tokenizer]:
+        saved = next((k for k, v in kinds.items() if v == tokenizer.kind), tokenizer.kind)
+        raise UsageError(f"--resume: the checkpoint in {ckpt_dir} uses --tokenizer {saved}; "
+                         f"pass the same value (or another --out)")
+    saved = info["config"].get("model_config", {})
+    differ = [f"{_flag(k)} {saved[k]}" for k in _RESUMED_FIELDS
+              if k in saved and saved[k] != getattr(args, k)]
+    if differ:
+        raise UsageError(f"--resume: the checkpoint in {ckpt_dir} was trained with "
+                         f"{' '.join(differ)}; pass the same values (or another --out)")
+    return tokenizer
+
+
 def cmd_train(args):
+    from . import checkpoint as ck
     from .models import GPT, GPTConfig
     from .train import TrainConfig, train
+    ckpt_dir = os.path.join(args.out, "checkpoint")
+    resuming = args.resume and ck.has_checkpoint(ckpt_dir)
+    tokenizer = _resume_tokenizer(args, ckpt_dir) if resuming else None
     text = _load_corpus(args)
+    source = f"--data {args.data}" if args.data else "the built-in corpus"
+    # an upper bound on the tokens (one per character or byte at most), before any work
+    if args.tokenizer == "char":
+        _check_length(len(text), args.block_size, source, "characters")
+    else:
+        _check_length(len(text.encode("utf-8", "replace")), args.block_size, source, "bytes")
     print(f"corpus: {len(text):,} characters"
           + (f" from {args.data}" if args.data else " (standard-library docstrings)"))
-    tokenizer = _build_tokenizer(text, args)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {args.out}: cannot create the folder: {e.strerror}") from None
+    tokenizer = tokenizer or _build_tokenizer(text, args)
     ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    _check_length(len(ids), args.block_size, source)
     train_ids, val_ids = _split_tokens(ids)
     print(f"tokenizer: {args.tokenizer}, vocabulary {tokenizer.vocab_size}; "
           f"{len(train_ids):,} training and {len(val_ids):,} validation tokens")
     config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
                        n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
-                       dropout=0.0)
-    from .creation import Generator
+                       dropout=args.dropout)
+    from .creation import Generator, manual_seed
+    manual_seed(args.seed)      # the default generator too (checkpointed, like every stream)
     model = GPT(config, generator=Generator(args.seed))
     if args.device != "cpu":
         model.to(args.device)
     print(f"model: GPT with {model.num_parameters():,} parameters "
           f"(n_layer={args.n_layer}, n_head={args.n_head}, n_embd={args.n_embd})")
+    # special tokens that occur in the text are text the model learns; the others are masked
+    # out of generation (the checkpoint remembers which)
+    seen = sorted(set(tokenizer.all_special_ids) & set(np.unique(ids).tolist()))
     cfg = TrainConfig(max_steps=args.steps, learning_rate=args.lr, warmup_steps=args.warmup,
                       eval_interval=args.eval_interval, eval_batches=5, log_interval=10,
                       out_dir=args.out, seed=args.seed, progress=not args.no_progress,
-                      weight_decay=0.1, grad_clip=1.0)
+                      weight_decay=0.1, grad_clip=1.0,
+                      checkpoint_interval=args.checkpoint_interval,
+                      extra={"special_ids_in_text": seen})
     result = train(model, batch_sampler(train_ids, args.block_size, args.batch_size,
                                         args.device),
                    cfg, get_val_batch=batch_sampler(val_ids, args.block_size,
@@ -89,19 +263,36 @@ def cmd_train(args):
     prompt = args.prompt if args.prompt else text[:20]
     print(f"\n--- sample (prompt {prompt!r}) ---")
     _generate(model, tokenizer, prompt, args.max_new_tokens, args.temperature, args.top_k,
-              None, args.seed, True, args.device)
+              None, args.seed, True, args.device, trained_special_ids=seen)
     return result
 
 
+# ----- generate -----------------------------------------------------------------------------
+
+def generation_masks(tokenizer, trained_special_ids=()):
+    """(suppress_tokens, eos_token_id) for generating with ``tokenizer``: special tokens the
+    model never saw in its training text are masked out; eos ends generation if it was seen."""
+    trained = set(trained_special_ids)
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id in trained else None
+    return [i for i in tokenizer.all_special_ids if i not in trained], eos
+
+
 def _generate(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_p, seed,
-              use_cache, device="cpu"):
+              use_cache, device="cpu", trained_special_ids=()):
     from .creation import Generator
     ids = np.asarray([tokenizer.encode(prompt)], dtype=np.int64)
+    unknown = tokenizer.unk_token_id
+    if unknown is not None and unknown in ids and tokenizer.unk_token not in prompt:
+        print(f"tinygrad-llm: warning: some characters of the prompt are not in the "
+              f"vocabulary; they become {tokenizer.unk_token}", file=sys.stderr)
+    suppress, eos = generation_masks(tokenizer, trained_special_ids)
     sys.stdout.write(prompt)
     sys.stdout.flush()
     emitted = []
 
     def stream(tokens):  # print each token as soon as it is chosen
+        if eos is not None and int(tokens[0]) == eos:
+            return
         emitted.append(int(tokens[0]))
         text = tokenizer.decode(emitted)
         if not text.endswith("\ufffd"):  # wait for the rest of a multi-byte character
@@ -109,25 +300,35 @@ def _generate(model, tokenizer, prompt, max_new_tokens, temperature, top_k, top_
             sys.stdout.flush()
             emitted.clear()
 
-    out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k,
+    out = model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k or None,
                          top_p=top_p, generator=Generator(seed), use_cache=use_cache,
-                         stream=stream)
+                         stream=stream, eos_token_id=eos, suppress_tokens=suppress)
     sys.stdout.write("\n")
-    return tokenizer.decode(out[0].tolist())
+    return tokenizer.decode([i for i in out[0].tolist() if i != eos])
+
+
+def _is_gpt2_folder(folder):
+    """Whether ``folder`` is a Hugging Face GPT-2 folder (config.json of model_type gpt2)."""
+    import json
+    path = os.path.join(folder, "config.json")
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON (truncated or corrupted?): {e}") from None
+    return isinstance(config, dict) and config.get("model_type") == "gpt2"
 
 
 def load_model(checkpoint):
     """A GPT and its tokenizer from a checkpoint folder written by ``train`` or from a
     Hugging Face GPT-2 folder (config.json with model_type "gpt2" + model.safetensors)."""
-    import json
     from . import checkpoint as ck
     from .models import GPT, GPTConfig
-    hf_config = os.path.join(checkpoint, "config.json")
-    if os.path.exists(hf_config):
-        with open(hf_config, encoding="utf-8") as f:
-            if json.load(f).get("model_type") == "gpt2":
-                from .models.gpt2_hf import load_gpt2_folder
-                return load_gpt2_folder(checkpoint)
+    if _is_gpt2_folder(checkpoint):
+        model = GPT.from_pretrained(checkpoint)
+        return model, model.tokenizer
     info = ck.read_checkpoint(checkpoint)
     model = GPT(GPTConfig(**info["config"]["model_config"]))
     ck.check_state_dict(model.state_dict(), info["weights"], info["folder"])
@@ -135,19 +336,50 @@ def load_model(checkpoint):
     return model, ck.load_tokenizer(checkpoint)
 
 
+def _trained_special_ids(checkpoint, tokenizer):
+    """Special token ids the checkpoint's model saw as text: those ``train`` recorded (none
+    for checkpoints written otherwise); a GPT-2 folder's model knows its eos."""
+    import json
+    from . import checkpoint as ck
+    if _is_gpt2_folder(checkpoint):
+        return [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    path = os.path.join(ck.resolve_checkpoint(checkpoint), ck.STATE_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        state = json.load(f)
+    return state.get("extra", {}).get("train_config", {}).get("extra", {}).get(
+        "special_ids_in_text", [])
+
+
+def _load_for_generation(args):
+    """(model, tokenizer, special ids seen in training) of --checkpoint, or a UsageError."""
+    try:
+        model, tokenizer = load_model(args.checkpoint)
+        if tokenizer is None:
+            raise ValueError(f"{args.checkpoint}: the folder holds no tokenizer")
+        return model, tokenizer, _trained_special_ids(args.checkpoint, tokenizer)
+    except (OSError, ValueError, TypeError) as e:
+        raise UsageError(f"--checkpoint {args.checkpoint}: cannot load it: {e}") from None
+
+
 def cmd_generate(args):
-    model, tokenizer = load_model(args.checkpoint)
+    model, tokenizer, trained_special_ids = _load_for_generation(args)
     if args.device != "cpu":
         model.to(args.device)
     return _generate(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
-                     args.top_k, args.top_p, args.seed, not args.no_cache, args.device)
+                     args.top_k, args.top_p, args.seed, not args.no_cache, args.device,
+                     trained_special_ids=trained_special_ids)
 
 
 def cmd_evaluate(args):
     from .train import evaluate
-    model, tokenizer = load_model(args.checkpoint)
+    model, tokenizer, _ = _load_for_generation(args)
     text = _load_corpus(args)
+    source = f"--data {args.data}" if args.data else "the built-in corpus"
     ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    _check_length(len(ids), model.config.block_size, source,
+                  of="the checkpoint's block size")
     _, val_ids = _split_tokens(ids)
     get = batch_sampler(val_ids, model.config.block_size, args.batch_size)
     loss = evaluate(model, get, args.batches, np.random.default_rng(args.seed))
@@ -181,7 +413,9 @@ def parse_with_presets(parser, argv, full, quick):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="tinygrad-llm", description=__doc__.splitlines()[0])
+    p = _Parser(prog="tinygrad-llm", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the traceback of errors (or set {DEBUG_ENV}=1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a small GPT (the main job)")
@@ -196,9 +430,12 @@ def build_parser():
     t.add_argument("--n-layer", type=int, default=4)
     t.add_argument("--n-head", type=int, default=4)
     t.add_argument("--n-embd", type=int, default=128)
+    t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--warmup", type=int, default=50)
     t.add_argument("--eval-interval", type=int, default=100)
+    t.add_argument("--checkpoint-interval", type=int, default=0,
+                   help="steps between checkpoints (0: only at the end and on Ctrl-C)")
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -226,21 +463,53 @@ def build_parser():
         s.add_argument("--temperature", type=float, default=0.8)
         s.add_argument("--top-k", type=int, default=40)
     t.add_argument("--prompt", default=None)
+    for s in (t, e):
+        s.add_argument("--encoding", default=None,
+                       help="text encoding of --data (default utf-8), e.g. latin-1")
     for s in (t, g, e):
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    for s in (t, g, e, b):     # --debug after the command too; SUPPRESS keeps an earlier one
+        s.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
     return p
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "device", "cpu") != "cpu":
-        try:
-            backend.check_device(args.device)     # before any data or model work
-        except RuntimeError as e:
-            parser.error(str(e))                  # the message and exit status 2
-    result = args.func(args)
+    """Run the command; returns the exit status (0, 1, 2, or 128 + signal)."""
+    from .checkpoint import CheckpointWriteError
+    from .train import TrainingAborted, TrainingInterrupted
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = os.environ.get(DEBUG_ENV, "") not in ("", "0") or "--debug" in argv
+
+    def fail(message, status):
+        if debug:
+            import traceback
+            traceback.print_exc()
+        print(f"tinygrad-llm: error: {message}", file=sys.stderr)
+        return status
+
+    try:
+        args = build_parser().parse_args(argv)
+        validate_args(args)
+        result = args.func(args)
+    except UsageError as e:
+        return fail(e, 2)
+    except CheckpointWriteError as e:
+        return fail(e, 1)
+    except OSError as e:
+        if e.errno not in _DISK_FULL:
+            raise
+        return fail(f"{e.strerror}: {e.filename or 'writing the run'}", 1)
+    except TrainingInterrupted as e:    # train() has printed its one line
+        return e.exit_code
+    except TrainingAborted as e:
+        print(f"tinygrad-llm: {e}: stopped at once, nothing saved; the last good "
+              f"checkpoint is untouched", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("tinygrad-llm: interrupted", file=sys.stderr)
+        return 130
     return result if isinstance(result, int) else 0
 
 

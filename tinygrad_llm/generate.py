@@ -9,7 +9,9 @@ Decoding strategies for p(next | prefix) = softmax(logits / temperature):
     top-p        keep the smallest set of most likely tokens whose probability adds up to p
                  (nucleus sampling), renormalise
 Sampling draws u ~ U[0, 1) from a seeded generator and takes the first token whose cumulative
-probability exceeds u, so the same seed gives the same text.
+probability exceeds u, so the same seed gives the same text. ``suppress_tokens`` (ids) get
+logit -inf before any of these, so they are never chosen, greedy included: the CLI masks the
+tokenizer's special tokens ([CLS], [PAD], ...) that the model never saw as text.
 
 Models plug in through one function, ``step(new_ids, cache) -> (logits, cache)``: it takes the
 tokens not yet seen (B, t) and whatever cache it returned last time (None at first), and returns
@@ -52,12 +54,34 @@ def filter_logits(logits, top_k=None, top_p=None):
     return logits
 
 
+def _suppress_ids(suppress_tokens, V):
+    """``suppress_tokens`` as an int64 array of ids in [0, V); ValueError names a bad one."""
+    ids = np.unique(np.asarray(list(suppress_tokens), dtype=np.int64).reshape(-1))
+    bad = ids[(ids < 0) | (ids >= V)]
+    if bad.size:
+        raise ValueError(f"suppress_tokens holds id {int(bad[0])}, outside the vocabulary of "
+                         f"size {V}")
+    if ids.size >= V:
+        raise ValueError(f"suppress_tokens masks all {V} tokens: nothing is left to generate")
+    return ids
+
+
+def suppress_logits(logits, suppress_tokens):
+    """A float64 copy of logits (B, V) with the ``suppress_tokens`` columns set to -inf."""
+    logits = np.array(logits, dtype=np.float64)
+    logits[:, _suppress_ids(suppress_tokens, logits.shape[-1])] = -np.inf
+    return logits
+
+
 def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True,
-                      generator=None):
-    """The next token for each row of logits (B, V) -> int64 (B,)."""
+                      generator=None, suppress_tokens=None):
+    """The next token for each row of logits (B, V) -> int64 (B,); ``suppress_tokens`` (ids)
+    are never chosen."""
     logits = to_numpy(logits)
     if logits.ndim == 1:
         logits = logits[None]
+    if suppress_tokens is not None and len(suppress_tokens):
+        logits = suppress_logits(logits, suppress_tokens)
     if not do_sample or temperature == 0:
         return np.argmax(logits, axis=-1).astype(np.int64)
     if temperature < 0:
@@ -70,11 +94,14 @@ def sample_next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample
 
 
 def decode_loop(step, prompt_ids, max_new_tokens, *, temperature=1.0, top_k=None, top_p=None,
-                do_sample=True, generator=None, eos_token_id=None, stream=None):
+                do_sample=True, generator=None, eos_token_id=None, stream=None,
+                suppress_tokens=None):
     """Extend prompt_ids (B, T) by up to max_new_tokens tokens; returns (B, T + n) int64.
 
     ``stream(tokens)`` is called with each new (B,) array as soon as it is chosen. Rows that
     produced ``eos_token_id`` keep emitting it; the loop stops when every row has.
+    ``suppress_tokens``: ids that are never generated (their logits are set to -inf); leave
+    ``eos_token_id`` out of them, or generation can never stop early.
     """
     ids = np.asarray(prompt_ids, dtype=np.int64)
     if ids.ndim == 1:
@@ -86,7 +113,8 @@ def decode_loop(step, prompt_ids, max_new_tokens, *, temperature=1.0, top_k=None
     done = np.zeros(ids.shape[0], dtype=bool)
     for _ in range(max_new_tokens):
         logits, cache = step(new, cache)
-        nxt = sample_next_token(logits, temperature, top_k, top_p, do_sample, rng)
+        nxt = sample_next_token(logits, temperature, top_k, top_p, do_sample, rng,
+                                suppress_tokens)
         if eos_token_id is not None:
             nxt = np.where(done, eos_token_id, nxt)
             done |= nxt == eos_token_id

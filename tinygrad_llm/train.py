@@ -10,14 +10,29 @@ One step, in order (nanoGPT's skeleton):
     7. log        one JSON line per log_interval steps (+ tqdm progress bar)
     8. evaluate   mean validation loss every eval_interval steps; keep the best weights;
                   stop early after `patience` evaluations without improvement
-    9. checkpoint every checkpoint_interval steps, at the end, and on Ctrl-C
+    9. checkpoint every checkpoint_interval steps, at the end, and when interrupted
+Steps 1-3 change nothing that a checkpoint holds except the random generators; steps 4-6 are
+the update; 7-9 only read the model (and the validation generator).
 
-Determinism: batches come from a NumPy generator seeded by cfg.seed whose state is saved in
-every checkpoint with the states of the model's own generators (dropout masks), so a resumed
-run sees the same batches and masks and produces the same losses as an uninterrupted one.
+Exact resume: a checkpoint holds everything the next step reads: weights, optimizer moments,
+scheduler, the batch and validation generators, every generator of the model (dropout masks),
+the step count, the history, the best validation loss and the best weights. Continuing from any
+checkpoint (an interval one left by a killed process, or the one written on an interrupt) to
+max_steps gives float32 weights bit-identical to an uninterrupted run.
+
+Interrupts: SIGINT (Ctrl-C) and SIGTERM (a cluster's preemption) only set a flag. The step in
+flight runs to its end (with its evaluation, log line and interval checkpoint), the loop saves
+a checkpoint of the state after it, logs one line and raises :class:`TrainingInterrupted` (a
+KeyboardInterrupt; the CLI exits with 128 + signal number: 130 or 143). A second signal aborts
+at once with :class:`TrainingAborted`, writing nothing, so the last good checkpoint stays as it
+was (checkpoint writes are atomic). A KeyboardInterrupt raised by your own code inside steps
+1-3 (get_batch, loss_fn) discards that step whole: generators are put back as they were before
+it, and the checkpoint holds the state after the previous step.
 """
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -25,6 +40,65 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .autograd import no_grad
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped at a step boundary on a signal, after saving a checkpoint."""
+
+    def __init__(self, signum, step, checkpoint):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name} after step {step}: "
+                         f"checkpoint saved to {checkpoint}")
+
+    def __reduce__(self):               # picklable (e.g. across processes)
+        return type(self), (self.signum, self.step, self.checkpoint)
+
+
+class TrainingAborted(KeyboardInterrupt):
+    """A second signal arrived: training stopped at once and nothing was saved."""
+
+    def __init__(self, signum):
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"aborted by a second {signal.Signals(signum).name}")
+
+    def __reduce__(self):
+        return type(self), (self.signum,)
+
+
+class _SignalFlag:
+    """While active, SIGINT/SIGTERM set ``self.signum``; a second one raises TrainingAborted.
+
+    Installed only in the main thread (the only one Python delivers signals to) and only for
+    signals that are not ignored (a background job's SIGINT stays ignored).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise TrainingAborted(signum)
+        self.signum = signum
+
+    def __enter__(self):
+        if self.enabled:
+            for sig in self.SIGNALS:
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            # None: a handler not set from Python; the default is the closest we can restore
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+        return False
 
 
 @dataclass
@@ -108,7 +182,8 @@ class _Progress:
 
 
 def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=default_loss_fn,
-          optimizer=None, scheduler=None, tokenizer=None, resume=False, log=print):
+          optimizer=None, scheduler=None, tokenizer=None, resume=False, log=print,
+          handle_signals=True):
     """Train ``model`` and return a dict with the history, the best validation loss, etc.
 
     ``get_batch(rng) -> batch`` draws a training batch with the given NumPy generator (and
@@ -116,106 +191,180 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
     ``eval_fn(model) -> validation loss`` replaces the random validation batches (e.g. to
     evaluate on a whole validation set).
     With ``resume=True`` training continues from ``<out_dir>/checkpoint`` if it exists.
+    ``handle_signals``: stop at a step boundary on SIGINT/SIGTERM (see the module docstring);
+    raises :class:`TrainingInterrupted` after saving, :class:`TrainingAborted` on a second one.
     """
     os.makedirs(cfg.out_dir, exist_ok=True)
     optimizer = optimizer or make_optimizer(model, cfg)
     scheduler = scheduler or make_scheduler(optimizer, cfg)
-    rng = np.random.default_rng(cfg.seed)
-    val_rng = np.random.default_rng(cfg.seed + 1)
+    rng = np.random.default_rng(cfg.seed)               # training batches
+    val_rng = np.random.default_rng(cfg.seed + 1)       # validation batches
     ckpt_dir = os.path.join(cfg.out_dir, "checkpoint")
     log_path = os.path.join(cfg.out_dir, "log.jsonl")
-    history = {"step": [], "loss": [], "val_step": [], "val_loss": [], "lr": []}
-    step, best_val, best_state, bad_evals = 0, float("inf"), None, 0
-    has_checkpoint = os.path.isdir(ckpt_dir) or os.path.isdir(ckpt_dir + ".old")
-    if resume and has_checkpoint:
+    run = {"step": 0, "history": {"step": [], "loss": [], "val_step": [], "val_loss": [],
+                                  "lr": []},
+           "best_val": float("inf"), "best_state": None, "bad_evals": 0}
+
+    def generator_states():
+        """Every random stream, as the next step will find it."""
+        return {"train": rng.bit_generator.state, "val": val_rng.bit_generator.state,
+                "modules": ckpt.generator_states(model)}
+
+    def set_generator_states(states):
+        rng.bit_generator.state = states["train"]
+        val_rng.bit_generator.state = states["val"]
+        if "modules" in states:                          # older checkpoints lack them
+            ckpt.set_generator_states(model, states["modules"])
+
+    def save(reason):
+        best = run["best_state"] if cfg.keep_best else None
+        ckpt.save_checkpoint(
+            ckpt_dir, model, optimizer=optimizer, scheduler=scheduler, tokenizer=tokenizer,
+            model_config=getattr(model, "config_dict", lambda: {})(), step=run["step"],
+            rng_state=generator_states(),
+            extra={"history": run["history"], "best_val": run["best_val"],
+                   "bad_evals": run["bad_evals"], "best_state": best, "reason": reason,
+                   "train_config": _jsonable(asdict(cfg))})
+
+    if resume and ckpt.has_checkpoint(ckpt_dir):
         info = ckpt.load_checkpoint(ckpt_dir, model, optimizer=optimizer, scheduler=scheduler)
-        extra = info["state"]["extra"]
-        step = info["state"]["step"]
-        rng.bit_generator.state = info["state"]["rng_state"]["train"]
-        val_rng.bit_generator.state = info["state"]["rng_state"]["val"]
-        if "modules" in info["state"]["rng_state"]:        # older checkpoints lack them
-            ckpt.set_generator_states(model, info["state"]["rng_state"]["modules"])
-        history, best_val, bad_evals = extra["history"], extra["best_val"], extra["bad_evals"]
-        log(f"resumed from {ckpt_dir} at step {step}")
+        state, extra = info["state"], info["state"]["extra"]
+        set_generator_states(state["rng_state"])
+        run.update(step=state["step"], history=extra["history"], best_val=extra["best_val"],
+                   bad_evals=extra["bad_evals"], best_state=extra.get("best_state"))
+        _truncate_log(log_path, run["step"])   # a killed run may have logged past its checkpoint
+        log(f"resumed from {info['folder']} at step {run['step']}")
     else:
+        if resume:
+            log(f"no checkpoint in {ckpt_dir}: starting from step 0")
         with open(log_path, "w"):
             pass
 
-    def save(reason):
-        ckpt.save_checkpoint(
-            ckpt_dir, model, optimizer=optimizer, scheduler=scheduler, tokenizer=tokenizer,
-            model_config=getattr(model, "config_dict", lambda: {})(), step=step,
-            rng_state={"train": rng.bit_generator.state, "val": val_rng.bit_generator.state,
-                       "modules": ckpt.generator_states(model)},
-            extra={"history": history, "best_val": best_val, "bad_evals": bad_evals,
-                   "reason": reason, "train_config": _jsonable(asdict(cfg))})
+    history = run["history"]
+
+    def after_update(step, total, lr, tokens):
+        """Steps 7-9 (rank 0 only, in data-parallel runs): log, evaluate, checkpoint; returns
+        True when early stopping ends the run."""
+        progress.update(loss=f"{total:.4f}", lr=f"{lr:.2e}")
+        record = None
+        if step % cfg.log_interval == 0 or step == cfg.max_steps:
+            elapsed = time.perf_counter() - t0
+            record = {"step": step, "loss": total, "lr": lr,
+                      "tokens_per_s": tokens / max(elapsed, 1e-9)}
+        if (get_val_batch is not None or eval_fn is not None) and cfg.eval_interval and (
+                step % cfg.eval_interval == 0 or step == cfg.max_steps):
+            val = (float(eval_fn(model)) if eval_fn is not None else
+                   evaluate(model, get_val_batch, cfg.eval_batches, val_rng, loss_fn))
+            history["val_step"].append(step)
+            history["val_loss"].append(val)
+            record = dict(record or {"step": step, "loss": total, "lr": lr}, val_loss=val)
+            if val < run["best_val"]:
+                run["best_val"], run["bad_evals"] = val, 0
+                if cfg.keep_best:
+                    run["best_state"] = model.state_dict()
+            else:
+                run["bad_evals"] += 1
+        if record is not None:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0:
+            save("interval")
+        if cfg.patience and run["bad_evals"] >= cfg.patience:
+            log(f"early stopping at step {step}: no improvement in {run['bad_evals']} "
+                f"evaluations")
+            return True
+        return False
 
     model.train()
-    progress = _Progress(cfg.max_steps, step, cfg.progress)
-    t0, tokens = time.perf_counter(), 0
-    try:
-        while step < cfg.max_steps:
-            total = 0.0
-            for _ in range(cfg.grad_accum_steps):
-                batch = get_batch(rng)
-                loss = loss_fn(model, batch) / cfg.grad_accum_steps
-                loss.backward()
-                total += float(loss.item())
-                tokens += _batch_tokens(batch)
-            if cfg.grad_clip:
-                from .optim import clip_grad_norm_
-                clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad()
-            scheduler.step()
-            step += 1
-            lr = scheduler.get_last_lr()[0]
-            history["step"].append(step)
-            history["loss"].append(total)
-            history["lr"].append(lr)
-            progress.update(loss=f"{total:.4f}", lr=f"{lr:.2e}")
-            record = None
-            if step % cfg.log_interval == 0 or step == cfg.max_steps:
-                elapsed = time.perf_counter() - t0
-                record = {"step": step, "loss": total, "lr": lr,
-                          "tokens_per_s": tokens / max(elapsed, 1e-9)}
-            if (get_val_batch is not None or eval_fn is not None) and cfg.eval_interval and (
-                    step % cfg.eval_interval == 0 or step == cfg.max_steps):
-                if eval_fn is not None:
-                    val = float(eval_fn(model))
-                else:
-                    val = evaluate(model, get_val_batch, cfg.eval_batches, val_rng, loss_fn)
-                history["val_step"].append(step)
-                history["val_loss"].append(val)
-                record = dict(record or {"step": step, "loss": total, "lr": lr}, val_loss=val)
-                if val < best_val:
-                    best_val, bad_evals = val, 0
-                    if cfg.keep_best:
-                        best_state = model.state_dict()
-                else:
-                    bad_evals += 1
-            if record is not None:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-            if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0:
-                save("interval")
-            if cfg.patience and bad_evals >= cfg.patience:
-                log(f"early stopping at step {step}: no improvement in {bad_evals} evaluations")
-                break
-    except KeyboardInterrupt:
-        progress.close()
-        save("interrupted")
-        log(f"interrupted: checkpoint saved to {ckpt_dir} at step {step}")
-        raise
-    progress.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    save("final")
-    if cfg.plot:
-        plot_history(history, os.path.join(cfg.out_dir, "loss.png"))
-    return {"history": history, "best_val_loss": best_val, "steps": step,
+    progress = _Progress(cfg.max_steps, run["step"], cfg.progress)
+    t0, tokens, stopped_early = time.perf_counter(), 0, False
+    with _SignalFlag(handle_signals) as signals:
+        try:
+            while run["step"] < cfg.max_steps and signals.signum is None and not stopped_early:
+                # 1-3: batches, forward, backward; of the checkpointed state only the
+                # generators move, so an exception here can undo the step
+                before = generator_states()
+                try:
+                    total, n_tokens = _forward_backward(model, get_batch, rng, loss_fn,
+                                                        cfg.grad_accum_steps)
+                except TrainingAborted:
+                    raise
+                except KeyboardInterrupt:              # raised by the caller's own code
+                    optimizer.zero_grad()
+                    set_generator_states(before)       # discard the step whole
+                    signals.signum = signal.SIGINT
+                    break
+                tokens += n_tokens
+                # (data-parallel training averages the gradients across ranks here)
+                # 4-6: the update and the step count; a signal meanwhile only sets the flag
+                lr = _apply_update(model, optimizer, scheduler, cfg.grad_clip)
+                run["step"] += 1
+                history["step"].append(run["step"])
+                history["loss"].append(total)
+                history["lr"].append(lr)
+                stopped_early = after_update(run["step"], total, lr, tokens)
+        finally:
+            progress.close()
+        if signals.signum is not None and run["step"] < cfg.max_steps and not stopped_early:
+            save("interrupted")
+            err = TrainingInterrupted(signals.signum, run["step"], ckpt_dir)
+            log(f"{err}; run again with --resume to continue")
+            raise err
+        if run["best_state"] is not None:
+            model.load_state_dict(run["best_state"])
+        save("final")
+        if cfg.plot:
+            plot_history(history, os.path.join(cfg.out_dir, "loss.png"))
+        if signals.signum is not None:      # arrived during the last step: the run is complete
+            err = TrainingInterrupted(signals.signum, run["step"], ckpt_dir)
+            log(f"{err} (training had finished)")
+            raise err
+    return {"history": history, "best_val_loss": run["best_val"], "steps": run["step"],
             "checkpoint": ckpt_dir, "tokens_per_s": tokens / max(time.perf_counter() - t0,
                                                                   1e-9)}
+
+
+def _forward_backward(model, get_batch, rng, loss_fn, accum_steps):
+    """Steps 1-3: draw ``accum_steps`` micro-batches, add up their gradients; returns (the
+    step's loss, the number of input tokens). The only place where training batches are drawn."""
+    total, tokens = 0.0, 0
+    for _ in range(accum_steps):
+        batch = get_batch(rng)
+        loss = loss_fn(model, batch) / accum_steps
+        loss.backward()
+        total += float(loss.item())
+        tokens += _batch_tokens(batch)
+    return total, tokens
+
+
+def _apply_update(model, optimizer, scheduler, grad_clip):
+    """Steps 4-6: clip, optimizer step, zero the gradients, schedule; returns the new lr."""
+    if grad_clip:
+        from .optim import clip_grad_norm_
+        clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad()
+    scheduler.step()
+    return scheduler.get_last_lr()[0]
+
+
+def _truncate_log(path, step):
+    """Keep the log records of steps <= ``step`` (and drop a line torn by a kill)."""
+    if not os.path.exists(path):
+        return
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("step", 0) <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(tmp, path)
 
 
 def _batch_tokens(batch):

@@ -9,8 +9,8 @@ from .char import CharTokenizer
 from .cleaning import (Pipeline, clean_text, lowercase, make_cleaner, normalize_unicode,
                        normalize_whitespace, remove_punctuation, remove_special_characters,
                        remove_stopwords, stem, strip_html)
-from .corpus import (corpus_documents, default_corpus, iter_text_files, load_text,
-                     load_texts)
+from .corpus import (TextDecodeError, corpus_documents, default_corpus, iter_text_files,
+                     load_text, load_texts, read_text_file)
 from .datasets import (ClassificationDataset, LMWindowDataset, Seq2SeqDataset, lm_windows,
                        stratified_split)
 from .loader import ArrayDataset, DataLoader, PadCollate, Subset, default_collate
@@ -49,6 +49,7 @@ __all__ = [
     "lowercase", "make_cleaner", "normalize_unicode", "normalize_whitespace",
     "remove_punctuation", "remove_special_characters", "remove_stopwords", "stem", "strip_html",
     "corpus_documents", "default_corpus", "iter_text_files", "load_text", "load_texts",
+    "TextDecodeError", "read_text_file",
     "ClassificationDataset", "LMWindowDataset", "Seq2SeqDataset", "lm_windows",
     "stratified_split", "ArrayDataset", "DataLoader", "PadCollate", "Subset", "default_collate",
     "IGNORE_INDEX", "MaskedLMCollate", "NegativeSampler", "NextSentenceDataset",

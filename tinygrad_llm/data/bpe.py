@@ -21,6 +21,7 @@ bos, eos and unk token, as in HF's GPT-2 tokenizer.
 """
 import json
 import os
+import re
 
 from .bpe_train import train_bpe
 from .bytelevel import bytes_to_token_str, bytes_to_unicode, gpt2_pretokenize, \
@@ -30,6 +31,21 @@ from .tokenizer_base import DEFAULT_SPECIAL_TOKENS, FORMAT_VERSION, ROLES, Token
 
 ENDOFTEXT = "<|endoftext|>"
 _CACHE_LIMIT = 1 << 18            # cached words; the cache is cleared when it fills up
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_utf8(texts, error):
+    """A UnicodeEncodeError that names where in ``texts`` the lone surrogate is (the one
+    from ``str.encode`` gives a position inside one pre-token)."""
+    for k, text in enumerate(texts):
+        m = _SURROGATE.search(text)
+        if m is not None:
+            where = f" of text {k}" if len(texts) > 1 else ""
+            return UnicodeEncodeError(
+                "utf-8", text, m.start(), m.end(),
+                f"a lone surrogate (U+{ord(m.group()):04X}) at index {m.start()}{where} has no "
+                f"UTF-8 bytes; byte-level BPE needs valid Unicode text")
+    return error
 
 
 class ByteLevelBPETokenizer(Tokenizer):
@@ -72,13 +88,16 @@ class ByteLevelBPETokenizer(Tokenizer):
         learned, then the special tokens (the default 7 roles and ``<|endoftext|>``), last
         as GPT-2's ``<|endoftext|>`` (50256) is.
         """
-        texts = [texts] if isinstance(texts, str) else texts
+        texts = [texts] if isinstance(texts, str) else list(texts)
         special_tokens = dict(DEFAULT_SPECIAL_TOKENS if special_tokens is None
                               else special_tokens)
         specials = [t for t in special_tokens.values() if t is not None]
         specials = list(dict.fromkeys(specials + list(extra_special_tokens)))
-        tokens, merges = train_bpe(texts, vocab_size, min_frequency=min_frequency,
-                                   special_tokens=specials, verbose=verbose)
+        try:
+            tokens, merges = train_bpe(texts, vocab_size, min_frequency=min_frequency,
+                                       special_tokens=specials, verbose=verbose)
+        except UnicodeEncodeError as e:
+            raise _no_utf8(texts, e) from None
         vocab = {c: i for i, c in enumerate(bytes_to_unicode().values())}
         for tok in tokens + specials:
             vocab.setdefault(tok, len(vocab))
@@ -157,6 +176,14 @@ class ByteLevelBPETokenizer(Tokenizer):
                     i += 1
             symbols = merged
         return symbols
+
+    def encode(self, text, add_special_tokens=False):
+        try:
+            return super().encode(text, add_special_tokens)
+        except UnicodeEncodeError as e:
+            raise _no_utf8([text], e) from None
+
+    encode.__doc__ = Tokenizer.encode.__doc__
 
     def _encode_chunk(self, text):
         cache, vocab = self._cache, self.vocab

@@ -21,6 +21,7 @@ Where no stdlib sources exist (frozen or embedded Pythons), the docstrings of a 
 imported modules are used instead (``inspect.getdoc``).
 """
 import ast
+import codecs
 import hashlib
 import inspect
 import os
@@ -228,13 +229,42 @@ def iter_text_files(path, suffixes=(".txt",)):
     return sorted(found)
 
 
+class TextDecodeError(UnicodeDecodeError):
+    """A file that is not valid text in the given encoding. Besides UnicodeDecodeError's
+    ``encoding``, ``start``/``end`` (byte offsets in the file) and ``reason``, it has ``path``
+    and ``line`` (1-based), and its message names all of them."""
+
+    def __init__(self, path, encoding, data, start, end, reason):
+        super().__init__(codecs.lookup(encoding).name, data, start, end, reason)
+        self.path = os.fspath(path)
+        self.line = data.count(b"\n", 0, start) + 1
+
+    def bad_bytes(self):
+        """The offending bytes, e.g. ``byte 0xff`` or ``bytes 0xe2 0x82``."""
+        bad = self.object[self.start:max(self.end, self.start + 1)][:8]
+        return ("byte " if len(bad) == 1 else "bytes ") + " ".join(f"0x{b:02x}" for b in bad)
+
+    def __str__(self):
+        return (f"{self.path}: not valid {self.encoding} text at byte offset {self.start} "
+                f"(line {self.line}, {self.bad_bytes()}: {self.reason}); pass the file's "
+                f"encoding (encoding=, the CLI's --encoding), e.g. latin-1")
+
+
+def read_text_file(path, encoding="utf-8", errors="strict"):
+    """The text of one file, line endings untouched (like ``newline=""``). A file that does
+    not decode raises :class:`TextDecodeError` naming the file, byte offset and line."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return data.decode(encoding, errors)
+    except UnicodeDecodeError as e:
+        # decoding the whole file at once makes e.start an offset in the file, not in a chunk
+        raise TextDecodeError(path, encoding, data, e.start, e.end, e.reason) from None
+
+
 def load_texts(path, suffixes=(".txt",), encoding="utf-8", errors="strict"):
     """The contents of each text file under ``path`` (see :func:`iter_text_files`)."""
-    texts = []
-    for p in iter_text_files(path, suffixes):
-        with open(p, encoding=encoding, errors=errors, newline="") as f:
-            texts.append(f.read())
-    return texts
+    return [read_text_file(p, encoding, errors) for p in iter_text_files(path, suffixes)]
 
 
 def load_text(path, suffixes=(".txt",), encoding="utf-8", separator="\n\n", errors="strict"):
