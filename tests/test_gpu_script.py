@@ -271,11 +271,11 @@ def test_greedy_generation_on_cuda_matches_cpu():
 def test_state_moves_between_devices(tmp_path):
     import tinygrad_llm as tg
     from tinygrad_llm import nn
-    from tinygrad_llm.models.gpt2_hf import load_gpt2_folder, save_gpt2_folder
+    from tinygrad_llm.models.gpt2_hf import save_gpt2_folder
     cpu, gpu = _gpt_pair()
     idx = np.arange(10).reshape(1, 10)
     folder = save_gpt2_folder(gpu, str(tmp_path / "gpt2"))        # from GPU arrays
-    back, _ = load_gpt2_folder(folder)
+    back = GPT.from_pretrained(folder)
     _close(back(idx)[0].data, cpu(idx)[0].data, 1e-6, "logits after save/load")
     t = tg.zeros(3, device="cuda")
     t.copy_(tg.tensor([1.0, 2.0, 3.0]))                          # CPU -> GPU, as torch

@@ -10,7 +10,9 @@ import pytest
 import tinygrad_llm as tg
 from tinygrad_llm import optim
 from tinygrad_llm.losses import mse_loss
+from tinygrad_llm import nn
 from tinygrad_llm.nn import Linear
+from tinygrad_llm.optim import SGD
 
 CONFIGS = [
     ("GD", {"lr": 0.05}, "SGD", {"lr": 0.05}),
@@ -342,3 +344,38 @@ def test_bad_arguments():
         optim.SGD([{"params": [p]}, {"params": [p]}])
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([p * 2])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_zero_dim_parameter_used_twice_trains_like_torch(weight_decay):
+    """Regression: a 0-d parameter's gradient (two uses in one graph, or two backward calls)
+    once became a NumPy scalar, and SGD's momentum buffer made from it never updated again."""
+    e = nn.Parameter(tg.tensor(1.0))
+    opt = SGD([e], lr=0.1, momentum=0.9, weight_decay=weight_decay)
+    ours = []
+    for _ in range(4):
+        opt.zero_grad()
+        (e * 2 + e * 3).backward()
+        opt.step()
+        ours.append(e.item())
+    assert isinstance(e.grad.data, np.ndarray) and e.grad.data.shape == ()
+    # torch's values (computed by hand from its update rule for weight_decay=0)
+    if weight_decay == 0.0:
+        np.testing.assert_allclose(ours, [0.5, -0.45, -1.805, -3.5245], rtol=1e-6)
+    torch = pytest.importorskip("torch")
+    t = torch.nn.Parameter(torch.tensor(1.0))
+    topt = torch.optim.SGD([t], lr=0.1, momentum=0.9, weight_decay=weight_decay)
+    theirs = []
+    for _ in range(4):
+        topt.zero_grad()
+        (t * 2 + t * 3).backward()
+        topt.step()
+        theirs.append(t.item())
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_zero_dim_gradient_accumulates_over_two_backward_calls():
+    e = nn.Parameter(tg.tensor(1.0))
+    (e * 2).backward()
+    (e * 3).backward()
+    assert isinstance(e.grad.data, np.ndarray) and float(e.grad.data) == 5.0

@@ -292,12 +292,9 @@ def test_second_backward_needs_retain_graph():
 
 def test_autograd_function_name_serves_both_kinds():
     """tinygrad_llm.autograd.Function: the library's array-level ops and torch-style
-    subclasses behind one name (needs the change to autograd.Function.apply)."""
-    try:
-        fns = make_functions(tl.autograd.Function)
-        y = fns[0].apply(tl.tensor(_x(3), requires_grad=True))
-    except TypeError as e:
-        pytest.xfail(f"autograd.Function.apply does not delegate to custom_function yet: {e}")
+    subclasses behind one name."""
+    fns = make_functions(tl.autograd.Function)
+    y = fns[0].apply(tl.tensor(_x(3), requires_grad=True))
     assert repr(y.grad_fn) == "<ExpBackward>"
     x = tl.tensor(_x(3, 2), dtype=np.float64, requires_grad=True)
     assert gradcheck(lambda x: fns[3].apply(x)[1] + fns[1].apply(x), [x])

@@ -78,6 +78,15 @@ class Function:
     _version_checks = ()
     _freed = False
     retained_output = None  # set by Tensor.retain_grad()
+    _ctx_style = False      # True for PyTorch-style subclasses (see __init_subclass__)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A subclass whose forward is a @staticmethod taking ctx is written PyTorch's way: it
+        # works on Tensors, and custom_function.py runs it. The library's own ops define
+        # forward(self, *arrays) on raw arrays.
+        forward = next(k.__dict__["forward"] for k in cls.__mro__ if "forward" in k.__dict__)
+        cls._ctx_style = isinstance(forward, (staticmethod, classmethod))
 
     def forward(self, *args):
         raise NotImplementedError
@@ -90,6 +99,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if cls._ctx_style:
+            return _custom.apply(cls, *args, **kwargs)
         raw = _unwrap(cls, args)                   # tensors -> arrays, constants as they are
         ctx = cls()
         out = ctx.forward(*raw, **kwargs)
@@ -293,3 +304,4 @@ def _accumulate_leaf(leaf, g):
 # tensor.py imports this module, and Function.apply needs the Tensor class. The package
 # __init__ imports this module first, so by this line Function exists and tensor.py can load.
 from .tensor import Tensor  # noqa: E402
+from . import custom_function as _custom  # noqa: E402

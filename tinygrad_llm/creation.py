@@ -8,9 +8,9 @@ every device.
 import numpy as np
 
 from . import backend
+from .dtypes import get_default_dtype
 from .tensor import Tensor
 
-DEFAULT_DTYPE = np.float32
 
 
 class Generator:
@@ -59,7 +59,7 @@ def _shape(size):
 
 def _make(array, dtype, device, requires_grad):
     if dtype is None and array.dtype.kind == "f":
-        dtype = DEFAULT_DTYPE
+        dtype = get_default_dtype()
     return Tensor(array, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
@@ -72,12 +72,12 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _make(np.zeros(_shape(size), dtype=dtype or DEFAULT_DTYPE), dtype, device,
+    return _make(np.zeros(_shape(size), dtype=dtype or get_default_dtype()), dtype, device,
                  requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _make(np.ones(_shape(size), dtype=dtype or DEFAULT_DTYPE), dtype, device,
+    return _make(np.ones(_shape(size), dtype=dtype or get_default_dtype()), dtype, device,
                  requires_grad)
 
 
@@ -87,7 +87,8 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None:
-        dtype = DEFAULT_DTYPE if isinstance(fill_value, float) else np.asarray(fill_value).dtype
+        dtype = (get_default_dtype() if isinstance(fill_value, float)
+                 else np.asarray(fill_value).dtype)
     return _make(np.full(_shape((size,)), fill_value, dtype=dtype), dtype, device,
                  requires_grad)
 
@@ -97,7 +98,7 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     array = np.arange(start, end, step)
     if dtype is None:
-        dtype = np.int64 if array.dtype.kind in "iu" else DEFAULT_DTYPE
+        dtype = np.int64 if array.dtype.kind in "iu" else get_default_dtype()
     return _make(array, dtype, device, requires_grad)
 
 

@@ -97,8 +97,7 @@ def _float_mask(attn_mask, xp, dtype):
     """(additive float array or None, Tensor needing grad or None) from a bool/float mask."""
     if attn_mask is None:
         return None, None
-    m = _raw(attn_mask)
-    m = m if hasattr(m, "dtype") else xp.asarray(m)
+    m = xp.asarray(_raw(attn_mask))                 # a NumPy mask moves to a CuPy query
     if m.dtype == bool:  # SDPA's convention: True = this key takes part
         return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
     if m.dtype.kind != "f":
@@ -297,8 +296,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
     xp = get_array_module(input.data)
-    t = _raw(target)
-    t = t if hasattr(t, "dtype") else xp.asarray(t)
+    t = xp.asarray(_raw(target))                    # NumPy targets move to CuPy logits
     if t.dtype.kind == "f":
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     if t.dtype.kind not in "iu":
@@ -391,7 +389,7 @@ def check_ids(ids, num_embeddings, name="embedding"):
     if ids.dtype.kind not in "iu":
         raise TypeError(f"{name}: ids must be integers (int64), got dtype {ids.dtype}")
     if ids.size:
-        lo, hi = int(ids.min()), int(ids.max())
+        lo, hi = (int(v) for v in xp.stack([ids.min(), ids.max()]).tolist())  # one sync
         if lo < 0 or hi >= num_embeddings:
             bad = lo if lo < 0 else hi
             raise IndexError(f"{name}: id {bad} is out of range for num_embeddings="

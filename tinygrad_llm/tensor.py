@@ -16,6 +16,7 @@ import numpy as np
 
 from . import autograd
 from . import backend
+from . import dtypes
 from .tensor_methods import OpMethods
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -34,13 +35,15 @@ def _to_array(data, dtype, device):
         xp = backend.cupy if backend.check_device(device) == "cuda" else np
     elif backend.is_cupy_array(data):
         xp = backend.cupy
+    if xp is np and backend.is_cupy_array(data):
+        data = backend.to_numpy(data)                   # Tensor(cuda_array, device="cpu")
     if dtype is not None:
         return xp.asarray(data, dtype=dtype)
     if isinstance(data, (np.ndarray, np.generic)) or backend.is_cupy_array(data):
         return xp.asarray(data)
     arr = np.asarray(data)  # Python scalars and lists: pick PyTorch's default dtypes
     if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
+        arr = arr.astype(dtypes.get_default_dtype())
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64)
     return xp.asarray(arr)

@@ -28,6 +28,7 @@ from ..autograd import no_grad
 from ..creation import Generator, arange
 from ..generate import decode_loop
 from ..kernels.gpt_decode import BlockWeights, GPTDecoder, GPTWeights
+from .gpt2_hf import read_gpt2_folder, save_gpt2_folder
 from ..ops import cat
 from ..tensor import Tensor
 
@@ -221,14 +222,16 @@ class GPT(nn.Module):
     def from_pretrained(cls, folder, dtype=np.float32):
         """A GPT from a Hugging Face GPT-2 folder (config.json + model.safetensors); the
         tokenizer, if the folder has one, is at ``model.tokenizer``."""
-        from .gpt2_hf import load_gpt2_folder
-        model, tokenizer = load_gpt2_folder(folder, dtype)
+        config, weights, tokenizer = read_gpt2_folder(folder, dtype)
+        model = cls(GPTConfig(**config))
+        if np.dtype(dtype) != np.float32:
+            model.to(np.dtype(dtype))
+        model.load_state_dict(weights)   # names every missing, unexpected or mis-shaped key
         model.tokenizer = tokenizer
         return model
 
     def save_pretrained(self, folder, tokenizer=None):
         """Write a Hugging Face GPT-2 folder that transformers loads."""
-        from .gpt2_hf import save_gpt2_folder
         return save_gpt2_folder(self, folder, tokenizer or getattr(self, "tokenizer", None))
 
 

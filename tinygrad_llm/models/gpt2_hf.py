@@ -16,6 +16,11 @@ our Linear stores (out, in), so those four matrices per block are transposed.
     h.{i}.attn.bias, attn.masked_bias                           causal-mask buffers: ignored
 
 Pickle-based weights (pytorch_model.bin) are refused: unpickling can run arbitrary code.
+
+    read_gpt2_folder(folder, dtype) -> (GPTConfig fields, weights in our names, tokenizer)
+    save_gpt2_folder(model, folder, tokenizer=None)
+
+``GPT.from_pretrained(folder)`` and ``model.save_pretrained(folder)`` (models/gpt.py) call these.
 """
 import json
 import os
@@ -24,21 +29,20 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..checkpoint import load_arrays, save_arrays
-from .gpt import GPT, GPTConfig
 
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")  # buffers, not weights
 
 
 def _config_from_hf(cfg):
+    """GPTConfig's fields from a Hugging Face GPT-2 config.json."""
     act = cfg.get("activation_function", "gelu_new")
     if act not in ("gelu_new", "gelu_pytorch_tanh", "gelu"):
         raise ValueError(f"unsupported activation_function {act!r} (GPT-2 uses 'gelu_new')")
-    return GPTConfig(block_size=cfg["n_positions"], vocab_size=cfg["vocab_size"],
-                     n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
-                     dropout=0.0, bias=True,
-                     layer_norm_epsilon=cfg.get("layer_norm_epsilon", 1e-5),
-                     activation="gelu" if act == "gelu" else "gelu_new")
+    return dict(block_size=cfg["n_positions"], vocab_size=cfg["vocab_size"],
+                n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                dropout=0.0, bias=True, layer_norm_epsilon=cfg.get("layer_norm_epsilon", 1e-5),
+                activation="gelu" if act == "gelu" else "gelu_new")
 
 
 def _hf_to_ours(weights):
@@ -54,8 +58,9 @@ def _hf_to_ours(weights):
     return out
 
 
-def load_gpt2_folder(folder, dtype=np.float32):
-    """(GPT, ByteLevelBPETokenizer or None) from a Hugging Face GPT-2 folder."""
+def read_gpt2_folder(folder, dtype=np.float32):
+    """(GPTConfig fields, {our parameter name: array}, ByteLevelBPETokenizer or None) from a
+    Hugging Face GPT-2 folder."""
     from ..data import ByteLevelBPETokenizer
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"no model folder at {folder}")
@@ -73,16 +78,13 @@ def load_gpt2_folder(folder, dtype=np.float32):
         hf_config = json.load(f)
     if hf_config.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"{folder} holds a {hf_config.get('model_type')!r} model, not gpt2")
-    model = GPT(_config_from_hf(hf_config))
-    if np.dtype(dtype) != np.float32:
-        model.to(np.dtype(dtype))
+    config = _config_from_hf(hf_config)
     weights = {k: v.astype(dtype) for k, v in _hf_to_ours(load_arrays(st_path)).items()}
-    model.load_state_dict(weights)  # names every missing, unexpected or mis-shaped key
     tokenizer = None
     if os.path.exists(os.path.join(folder, "vocab.json")):
         tokenizer = ByteLevelBPETokenizer.from_files(os.path.join(folder, "vocab.json"),
                                                      os.path.join(folder, "merges.txt"))
-    return model, tokenizer
+    return config, weights, tokenizer
 
 
 def save_gpt2_folder(model, folder, tokenizer=None):

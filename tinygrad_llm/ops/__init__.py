@@ -2,8 +2,10 @@
 
 Primitive ops (the formulas autograd composes):
 
-    elementwise.py  add sub mul div neg pow exp log sqrt abs maximum minimum clamp where cast
-                    clone to_device, dropout's mask multiply
+    elementwise.py  add sub mul div neg pow maximum minimum clamp where masked_fill cast clone
+                    to_device, dropout's mask multiply (PyTorch's dtype promotion: dtypes.py)
+    unary.py        exp log log2 log1p expm1 sqrt rsqrt reciprocal abs, sin cos tan asin acos
+                    atan sinh cosh asinh atanh erf, floor ceil round trunc sign
     activation.py   tanh sigmoid relu leaky_relu gelu (exact; tanh form on kernels/gelu.py)
                     silu softplus
     reduce.py       sum mean var std amax amin max min argmax argmin logsumexp
@@ -22,16 +24,20 @@ with the twin in value and gradient:
     lstm.py         lstm_cell, lstm_layer         kernels/lstm.py
 """
 from .activation import gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from .elementwise import (abs, add, cast, clamp, clone, div, exp, log, masked_fill, maximum,
-                          minimum, mul, neg, pow, sqrt, sub, to_device, unbroadcast, where)
+from .elementwise import (add, cast, clamp, clone, div, masked_fill, maximum, minimum, mul, neg,
+                          pow, sub, to_device, unbroadcast, where)
 from .indexing import cat, chunk, embedding, gather, getitem, narrow, split, stack
 from .layer_norm import layer_norm
 from .matmul import linear, matmul
 from .reduce import (amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var)
 from .shape import expand, flatten, permute, reshape, squeeze, transpose, unsqueeze, view
 from .softmax import log_softmax, softmax
+from .unary import (abs, acos, asin, asinh, atan, atanh, ceil, cos, cosh, erf, exp, expm1, floor,
+                    log, log1p, log2, reciprocal, round, rsqrt, sign, sin, sinh, sqrt, tan, trunc)
 
 __all__ = [
+    "acos", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "erf", "expm1", "floor",
+    "log1p", "log2", "reciprocal", "round", "rsqrt", "sign", "sin", "sinh", "tan", "trunc",
     "abs", "add", "amax", "amin", "argmax", "argmin", "cast", "cat", "chunk", "clamp", "clone",
     "div", "embedding", "exp", "expand", "flatten", "gather", "gelu", "getitem", "layer_norm",
     "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "masked_fill", "matmul", "max",

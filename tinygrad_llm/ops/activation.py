@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import to_float
 from ..kernels import gelu as gelu_kernel
 from ..kernels import special
 from ..kernels.gelu import GELU_CUBIC, SQRT_2_OVER_PI
@@ -18,7 +19,7 @@ class Tanh(Function):
     """y = tanh(x);   dy/dx = 1 - y^2."""
 
     def forward(self, x):
-        y = get_array_module(x).tanh(x)
+        y = get_array_module(x).tanh(to_float(x))
         self.save_for_backward(y)
         return y
 
@@ -42,7 +43,7 @@ class Sigmoid(Function):
     """y = 1 / (1 + e^-x);   dy/dx = y (1 - y).   Finite for inputs of any size."""
 
     def forward(self, x):
-        y = _stable_sigmoid(x)
+        y = _stable_sigmoid(to_float(x))
         self.save_for_backward(y)
         return y
 
@@ -108,6 +109,7 @@ class GeluTanh(Function):
     """
 
     def forward(self, x):
+        x = to_float(x)
         fast = x.dtype in (np.float32, np.float64)   # the kernel's dtypes; else its reference
         y, t = gelu_kernel.gelu_tanh_forward(x) if fast else gelu_kernel.gelu_tanh_forward_ref(x)
         self.save_for_backward(x, t)
@@ -127,6 +129,7 @@ class GeluExact(Function):
     """
 
     def forward(self, x):
+        x = to_float(x)
         cdf = 0.5 * (1 + special.erf(x * INV_SQRT_2))  # NumPy has no erf: kernels/special.py
         self.save_for_backward(x, cdf)
         return x * cdf
@@ -150,6 +153,7 @@ class Silu(Function):
     """y = x sigmoid(x);   dy/dx = s + x s (1 - s),  s = sigmoid(x)."""
 
     def forward(self, x):
+        x = to_float(x)
         s = _stable_sigmoid(x)
         self.save_for_backward(x, s)
         return x * s
@@ -167,6 +171,7 @@ class Softplus(Function):
     """y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|);   dy/dx = sigmoid(x)."""
 
     def forward(self, x):
+        x = to_float(x)
         xp = get_array_module(x)
         self.save_for_backward(x)
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))

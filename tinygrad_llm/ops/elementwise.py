@@ -1,14 +1,18 @@
-"""Elementwise ops: arithmetic and unary math, each a Function with forward and backward together.
+"""Elementwise arithmetic: each op a Function with forward and backward together.
 
 Broadcasting: a binary op on shapes (2, 3) and (3,) computes on (2, 3). Its backward must return
 a gradient shaped like each *input*, so the gradient is summed over the axes that broadcasting
 added or stretched: that sum is the adjoint of broadcasting (``unbroadcast`` below).
 
-Python scalars are constants: ``x * 2`` keeps x's dtype (NumPy 2 treats Python scalars as weak)
-and gets no gradient.
+Mixed dtypes follow PyTorch's promotion rules (dtypes.py): ``int64 + float32`` is float32, and
+Python scalars are weak constants (``x * 2`` keeps x's dtype) that get no gradient. When the
+inputs were promoted, each gradient is cast back to its input's dtype.
+
+The unary math functions (exp, log, sin, ...) are in unary.py.
 """
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import promote, to_float
 
 
 def unbroadcast(grad, shape):
@@ -28,6 +32,43 @@ def _shape(x):
     return getattr(x, "shape", ())
 
 
+def _dtypes(a, b):
+    """The inputs' dtypes when promote() will change one of them, else None (the common case)."""
+    da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+    if da is None or db is None or da == db:
+        return None
+    return da, db
+
+
+def _as_input_dtypes(fn, ga, gb):
+    """The gradients cast back to their inputs' dtypes after a promotion."""
+    if fn.dtypes is None:
+        return ga, gb
+    da, db = fn.dtypes
+    if ga is not None and ga.dtype != da:
+        ga = ga.astype(da)
+    if gb is not None and gb.dtype != db:
+        gb = gb.astype(db)
+    return ga, gb
+
+
+class _quiet:
+    """Silence NumPy's warnings for 0 ** negative and log(0) (inf/-inf are the right values)."""
+
+    def __init__(self, xp):
+        self.np = xp if hasattr(xp, "errstate") else None
+
+    def __enter__(self):
+        if self.np is not None:
+            self.state = self.np.errstate(divide="ignore", invalid="ignore")
+            self.state.__enter__()
+
+    def __exit__(self, *exc):
+        if self.np is not None:
+            self.state.__exit__(*exc)
+        return False
+
+
 # ----- arithmetic ---------------------------------------------------------------------------
 
 class Add(Function):
@@ -35,10 +76,13 @@ class Add(Function):
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = _shape(a), _shape(b)
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
         return a + b
 
     def backward(self, g):
-        return unbroadcast(g, self.a_shape), unbroadcast(g, self.b_shape)
+        ga, gb = unbroadcast(g, self.a_shape), unbroadcast(g, self.b_shape)
+        return _as_input_dtypes(self, ga, gb)
 
 
 def add(a, b):
@@ -50,10 +94,13 @@ class Sub(Function):
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = _shape(a), _shape(b)
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
         return a - b
 
     def backward(self, g):
-        return unbroadcast(g, self.a_shape), unbroadcast(-g, self.b_shape)
+        ga, gb = unbroadcast(g, self.a_shape), unbroadcast(-g, self.b_shape)
+        return _as_input_dtypes(self, ga, gb)
 
 
 def sub(a, b):
@@ -65,13 +112,15 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
         return a * b
 
     def backward(self, g):
         a, b = self.saved
         ga = unbroadcast(g * b, _shape(a)) if self.needs_input_grad[0] else None
         gb = unbroadcast(g * a, _shape(b)) if self.needs_input_grad[1] else None
-        return ga, gb
+        return _as_input_dtypes(self, ga, gb)
 
 
 def mul(a, b):
@@ -82,6 +131,12 @@ class Div(Function):
     """z = a / b;   dz/da = 1 / b,  dz/db = -a / b^2 = -z / b."""
 
     def forward(self, a, b):
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
+        if getattr(a, "dtype", None) is not None and a.dtype.kind not in "fc":
+            a = to_float(a)          # true division of integers gives the default float dtype
+        if getattr(b, "dtype", None) is not None and b.dtype.kind not in "fc":
+            b = b.astype(a.dtype) if hasattr(a, "dtype") else to_float(b)
         out = a / b
         self.save_for_backward(b, out)
         self.a_shape = _shape(a)
@@ -91,7 +146,7 @@ class Div(Function):
         b, out = self.saved
         ga = unbroadcast(g / b, self.a_shape) if self.needs_input_grad[0] else None
         gb = unbroadcast(-g * out / b, _shape(b)) if self.needs_input_grad[1] else None
-        return ga, gb
+        return _as_input_dtypes(self, ga, gb)
 
 
 def div(a, b):
@@ -115,12 +170,18 @@ def neg(x):
 class Pow(Function):
     """z = a ** b.
 
-    dz/da = b * a^(b - 1)
-    dz/db = a^b * log(a) = z * log(a)      (only needed when the exponent is a tensor)
+    dz/da = b * a^(b - 1)                  taken as 0 where b = 0 (a^0 = 1 is constant, also at
+                                           a = 0, where the formula would give 0 * inf)
+    dz/db = a^b * log(a) = z * log(a)      taken as 0 where a = 0 and b >= 0 (z = 0 or 1 near
+                                           there; the formula would give 0 * -inf), as PyTorch
     """
 
     def forward(self, a, b):
-        out = a ** b
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
+        xp = get_array_module(a, b)
+        with _quiet(xp):
+            out = a ** b
         self.save_for_backward(a, b, out)
         return out
 
@@ -128,83 +189,18 @@ class Pow(Function):
         a, b, out = self.saved
         xp = get_array_module(g)
         ga = gb = None
-        if self.needs_input_grad[0]:
-            ga = unbroadcast(g * b * a ** (b - 1), _shape(a))
-        if self.needs_input_grad[1]:
-            gb = unbroadcast(g * out * xp.log(a), _shape(b))
-        return ga, gb
+        with _quiet(xp):
+            if self.needs_input_grad[0]:
+                da = xp.where(b == 0, 0, b * a ** (b - 1))
+                ga = unbroadcast((g * da).astype(g.dtype, copy=False), _shape(a))
+            if self.needs_input_grad[1]:
+                db = xp.where((a == 0) & (b >= 0), 0, out * xp.log(a))
+                gb = unbroadcast((g * db).astype(g.dtype, copy=False), _shape(b))
+        return _as_input_dtypes(self, ga, gb)
 
 
 def pow(a, b):
     return Pow.apply(a, b)
-
-
-# ----- unary math ---------------------------------------------------------------------------
-
-class Exp(Function):
-    """y = e^x;   dy/dx = e^x = y   (so the output is saved, not the input)."""
-
-    def forward(self, x):
-        y = get_array_module(x).exp(x)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        (y,) = self.saved
-        return g * y
-
-
-def exp(x):
-    return Exp.apply(x)
-
-
-class Log(Function):
-    """y = ln x;   dy/dx = 1 / x."""
-
-    def forward(self, x):
-        self.save_for_backward(x)
-        return get_array_module(x).log(x)
-
-    def backward(self, g):
-        (x,) = self.saved
-        return g / x
-
-
-def log(x):
-    return Log.apply(x)
-
-
-class Sqrt(Function):
-    """y = sqrt(x);   dy/dx = 1 / (2 sqrt(x)) = 1 / (2 y)   (inf at x = 0, as in PyTorch)."""
-
-    def forward(self, x):
-        y = get_array_module(x).sqrt(x)
-        self.save_for_backward(y)
-        return y
-
-    def backward(self, g):
-        (y,) = self.saved
-        return g / (2 * y)
-
-
-def sqrt(x):
-    return Sqrt.apply(x)
-
-
-class Abs(Function):
-    """y = |x|;   dy/dx = sign(x), with the convention abs'(0) = 0."""
-
-    def forward(self, x):
-        self.save_for_backward(x)
-        return get_array_module(x).abs(x)
-
-    def backward(self, g):
-        (x,) = self.saved
-        return g * get_array_module(x).sign(x)
-
-
-def abs(x):
-    return Abs.apply(x)
 
 
 class Cast(Function):
@@ -262,6 +258,8 @@ class Maximum(Function):
     """
 
     def forward(self, a, b):
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
         self.save_for_backward(a, b)
         return get_array_module(a, b).maximum(a, b)
 
@@ -270,7 +268,7 @@ class Maximum(Function):
         share_a = (a > b) + 0.5 * (a == b)
         ga = unbroadcast(g * share_a, _shape(a)) if self.needs_input_grad[0] else None
         gb = unbroadcast(g * (1 - share_a), _shape(b)) if self.needs_input_grad[1] else None
-        return ga, gb
+        return _as_input_dtypes(self, ga, gb)
 
 
 def maximum(a, b):
@@ -281,6 +279,8 @@ class Minimum(Function):
     """z = min(a, b) elementwise; the gradient rule mirrors Maximum (ties split 1/2 : 1/2)."""
 
     def forward(self, a, b):
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
         self.save_for_backward(a, b)
         return get_array_module(a, b).minimum(a, b)
 
@@ -289,7 +289,7 @@ class Minimum(Function):
         share_a = (a < b) + 0.5 * (a == b)
         ga = unbroadcast(g * share_a, _shape(a)) if self.needs_input_grad[0] else None
         gb = unbroadcast(g * (1 - share_a), _shape(b)) if self.needs_input_grad[1] else None
-        return ga, gb
+        return _as_input_dtypes(self, ga, gb)
 
 
 def minimum(a, b):
@@ -333,6 +333,8 @@ class Where(Function):
     def forward(self, cond, a, b):
         self.save_for_backward(cond)
         self.a_shape, self.b_shape = _shape(a), _shape(b)
+        self.dtypes = _dtypes(a, b)
+        a, b = promote(a, b)
         return get_array_module(cond, a, b).where(cond, a, b)
 
     def backward(self, g):
@@ -343,7 +345,7 @@ class Where(Function):
             ga = unbroadcast(get_array_module(g).where(cond, g, zero), self.a_shape)
         if self.needs_input_grad[2]:
             gb = unbroadcast(get_array_module(g).where(cond, zero, g), self.b_shape)
-        return None, ga, gb
+        return (None,) + _as_input_dtypes(self, ga, gb)
 
 
 def where(cond, a, b):

@@ -34,17 +34,53 @@ def _unwrap_index(index, xp):
     return one(index)
 
 
+def _integers_first(index):
+    """PyTorch's order for an index mixing integers with index arrays: the integers select
+    first (a basic index), then the arrays apply to what is left. NumPy counts an integer as
+    one more advanced index, so ``x[0, :, [0, 1]]`` on a (2, 5, 6) array gives (2, 5) there
+    but (5, 2) in PyTorch. Returns (basic, rest), or None when NumPy's order is the same."""
+    items = index if isinstance(index, tuple) else (index,)
+    is_int = [isinstance(i, int) and not isinstance(i, bool) for i in items]
+    if not any(is_int) or not any(hasattr(i, "ndim") and i.ndim > 0 for i in items):
+        return None
+    basic, rest = [], []
+    for i, integer in zip(items, is_int):
+        if integer:
+            basic.append(i)                                 # consumed by the first step
+        elif i is None:
+            basic.append(None)                              # the new axis appears there...
+            rest.append(slice(None))                        # ...and is kept by the second
+        elif i is Ellipsis:
+            basic.append(Ellipsis)
+            rest.append(Ellipsis)
+        else:
+            width = i.ndim if getattr(i, "dtype", None) is not None and i.dtype == bool else 1
+            basic.extend([slice(None)] * width)
+            rest.append(i)
+    return tuple(basic), tuple(rest)
+
+
 class GetItem(Function):
-    """y = x[index];   dx = zeros like x, then dx[index] += dy (accumulating repeated indices)."""
+    """y = x[index];   dx = zeros like x, then dx[index] += dy (accumulating repeated indices).
+
+    Integers mixed with index arrays select first, as in PyTorch (``_integers_first``).
+    """
 
     def forward(self, x, index, advanced):
         self.in_shape, self.index, self.advanced = x.shape, index, advanced
+        self.split = _integers_first(index) if advanced else None
+        if self.split is not None:
+            basic, rest = self.split
+            return x[basic][rest]
         return x[index]
 
     def backward(self, g):
         xp = get_array_module(g)
         dx = xp.zeros(self.in_shape, dtype=g.dtype)
-        if self.advanced:
+        if self.split is not None:
+            basic, rest = self.split
+            scatter_add(dx[basic], rest, g)                 # dx[basic] is a view of dx
+        elif self.advanced:
             scatter_add(dx, self.index, g)
         else:  # basic indexing (ints and slices) never repeats an element
             dx[self.index] = g

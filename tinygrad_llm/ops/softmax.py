@@ -13,9 +13,10 @@ Kernels: kernels/softmax.py (NumPy reference, numba CPU, numba CUDA), on the las
 """
 from ..autograd import Function
 from ..kernels import softmax as kernel
-from .elementwise import div, exp, sub
+from .elementwise import div, sub
 from .reduce import amax, logsumexp, normalize_dims, sum
 from .shape import reshape, transpose
+from .unary import exp
 
 
 # ----- the composite twins ------------------------------------------------------------------

@@ -11,6 +11,7 @@
 "Stochastic" refers to the gradient of a mini-batch; the update itself is the same.
 """
 from ..autograd import no_grad
+from ..backend import get_array_module
 from .optimizer import Optimizer
 
 
@@ -64,7 +65,8 @@ class SGD(Optimizer):
                     buf = state.get("momentum_buffer")
                     if buf is None:
                         # b_1 = g_1: the velocity starts at the first gradient
-                        buf = state["momentum_buffer"] = g.copy()
+                        # (an array even for a 0-d parameter, so that it updates in place)
+                        buf = state["momentum_buffer"] = get_array_module(g).array(g)
                     else:
                         # b_t = momentum * b_{t-1} + (1 - dampening) * g_t
                         buf *= momentum
