@@ -61,9 +61,10 @@ def worker(args):
         t0, c0 = time.perf_counter(), time.thread_time()
         _, loss = step_model(x, y)
         loss.backward()
-        entered.append(time.perf_counter())     # CLOCK_MONOTONIC: comparable across ranks
         if ddp:
-            ddp.finish_gradient_sync()
+            ddp.finish_gradient_sync()     # (usually done already by the last gradient hook)
+        # when this rank reached the end of backward (CLOCK_MONOTONIC: same clock for all ranks)
+        entered.append(ddp.stats["last_finish_at"] if ddp else time.perf_counter())
         clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()

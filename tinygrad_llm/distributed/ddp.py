@@ -115,8 +115,9 @@ class DistributedDataParallel(Module):
         self._next = 0             # index of the next bucket to start
         self._finished = False     # this forward's averaging is done (more grads: an error)
         # syncs done, seconds spent waiting for all-reduces after backward, gradient bytes
-        # per sync, and of those the bytes already averaged when backward ended (summed)
-        self.stats = {"syncs": 0, "wait_s": 0.0,
+        # per sync, and of those the bytes already averaged when backward ended (summed);
+        # when the last finish began (time.perf_counter)
+        self.stats = {"syncs": 0, "wait_s": 0.0, "last_finish_at": None,
                       "bytes": sum(b.flat.nbytes for b in self._buckets),
                       "bytes_done_in_backward": 0}
 
@@ -219,6 +220,7 @@ class DistributedDataParallel(Module):
                         view[...] = p.grad.data
                     bucket.seen[i] = True
             bucket.pending = 0
+        self.stats["last_finish_at"] = time.perf_counter()
         if self._poller is not None:
             self._poller.stop()           # one thread at a time may test a request
         # how much of the gradient had been averaged while backward ran (the overlap)
@@ -227,10 +229,11 @@ class DistributedDataParallel(Module):
         self._launch_ready()
         world = self.process_group.size
         xp = backend.get_array_module(self._buckets[0].flat) if self._buckets else np
-        for bucket in self._buckets:
-            start = time.perf_counter()
+        start = time.perf_counter()
+        for bucket in self._buckets:      # all first: the peers need our MPI calls to finish
             bucket.work.wait()
-            self.stats["wait_s"] += time.perf_counter() - start
+        self.stats["wait_s"] += time.perf_counter() - start
+        for bucket in self._buckets:
             for i, p in enumerate(bucket.params):
                 if p.grad is None:
                     from ..tensor import Tensor
