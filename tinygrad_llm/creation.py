@@ -1,4 +1,5 @@
-"""Creation functions with PyTorch's names: tensor, zeros, ones, full, arange, rand, randn, ...
+"""Creation functions with PyTorch's names: tensor, zeros, ones, full, arange, rand, randn,
+randint, randperm, multinomial, from_numpy, ...
 
 Random numbers come from a ``Generator`` (a seeded ``numpy.random.Generator`` underneath):
 pass ``generator=`` for an explicit stream, or seed the default one with ``manual_seed``.
@@ -120,9 +121,95 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     return _make(_rng(generator).standard_normal(_shape(size)), dtype, device, requires_grad)
 
 
-def randint(low, high, size, generator=None, dtype=np.int64, device=None):
-    return Tensor(_rng(generator).integers(low, high, size=_shape((size,))), dtype=dtype,
-                  device=device)
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad=False,
+            low=None, high=None):
+    """Integers uniform on [low, high): ``randint(high, size)`` or ``randint(low, high, size)``
+    (size a tuple), as torch; int64 unless ``dtype`` says otherwise."""
+    args = list(args)
+    if size is None and args and isinstance(args[-1], (tuple, list)):
+        size = args.pop()
+    if high is None and args:
+        high = args.pop()
+    if low is None:
+        low = args.pop() if args else 0
+    if args or size is None or high is None:
+        raise TypeError("randint() expects (high, size) or (low, high, size) with size a "
+                        "tuple, e.g. randint(0, 10, (3,))")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    values = _rng(generator).integers(low, high, size=_shape((size,)))
+    return Tensor(values, dtype=dtype or np.int64, device=device,
+                  requires_grad=requires_grad)
+
+
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0 .. n-1 (int64 unless ``dtype`` says otherwise)."""
+    if n < 0:
+        raise RuntimeError(f"randperm: n must be non-negative, got {n}")
+    return Tensor(_rng(generator).permutation(int(n)), dtype=dtype or np.int64, device=device,
+                  requires_grad=requires_grad)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Draw category indices from the non-negative weights in each row of ``input`` (1-D or
+    2-D, need not sum to 1), as torch.multinomial; int64, shape (rows, num_samples) or
+    (num_samples,).
+
+    With replacement: inverse-CDF sampling, u ~ U(0, 1) looked up in the cumulative weights.
+    Without: every category gets a key E_i / w_i with E_i ~ Exp(1); the num_samples smallest
+    keys are an ordered draw without replacement (the exponential race, equivalent to drawing
+    one at a time proportionally to the remaining weights). Zero weights are never drawn.
+    """
+    weights = backend.to_numpy(input.data if isinstance(input, Tensor) else np.asarray(input))
+    if weights.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape "
+                           f"{weights.shape}")
+    rows = weights.reshape(-1, weights.shape[-1]).astype(np.float64)       # (R, K)
+    n_categories = rows.shape[1]
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples, got "
+                           f"{num_samples}")
+    if not np.all(np.isfinite(rows)) or np.any(rows < 0):
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or "
+                           "element < 0")
+    totals = rows.sum(axis=1, keepdims=True)
+    if np.any(totals <= 0):
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of "
+                           "probabilities <= 0)")
+    rng = _rng(generator)
+    if replacement:
+        cdf = np.cumsum(rows / totals, axis=1)                             # (R, K)
+        u = rng.random((rows.shape[0], num_samples))                       # (R, S)
+        picks = np.stack([np.searchsorted(c, v, side="right") for c, v in zip(cdf, u)])
+        last_nonzero = n_categories - 1 - np.argmax(rows[:, ::-1] > 0, axis=1)
+        picks = np.minimum(picks, last_nonzero[:, None])   # u beyond a rounded-down cdf[-1]
+    else:
+        if num_samples > n_categories:
+            raise RuntimeError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) "
+                               f"samples without replacement ({num_samples} > {n_categories})")
+        if np.any((rows > 0).sum(axis=1) < num_samples):
+            raise RuntimeError(f"multinomial: invalid multinomial distribution (with "
+                               f"replacement=False, not enough non-negative category to "
+                               f"sample {num_samples} of them)")
+        with np.errstate(divide="ignore"):
+            keys = rng.exponential(size=rows.shape) / rows                 # inf where w = 0
+        picks = np.argsort(keys, axis=1, kind="stable")[:, :num_samples]
+    picks = picks.astype(np.int64)
+    if weights.ndim == 1:
+        picks = picks[0]
+    device = input.device if isinstance(input, Tensor) else None
+    return Tensor(picks, dtype=np.int64, device=device)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with the NumPy array (changes to one show in the other)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: can't convert np.ndarray of type {array.dtype}; the "
+                        f"supported types are float, int, uint8 and bool")
+    return Tensor._wrap(array)
 
 
 def _like(t, dtype, device):

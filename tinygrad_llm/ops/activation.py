@@ -1,4 +1,5 @@
-"""Activation functions: tanh, sigmoid, relu, gelu (exact and tanh approximation), silu.
+"""Activation functions: tanh, sigmoid, relu, leaky_relu, gelu (exact and tanh approximation),
+silu, softplus, logsigmoid, elu, hardsigmoid, hardswish; normalize.
 
 Each saves whatever makes its derivative cheapest: tanh and sigmoid save their output, because
 their derivatives are functions of the output (1 - y^2, y (1 - y)).
@@ -168,18 +169,115 @@ def silu(x):
 
 
 class Softplus(Function):
-    """y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|);   dy/dx = sigmoid(x)."""
+    """y = (1 / beta) log(1 + e^(beta x)), computed as (max(z, 0) + log1p(e^-|z|)) / beta with
+    z = beta x; y = x where z > threshold (PyTorch's linear region).
+
+    dy/dx = sigmoid(beta x), and 1 in the linear region.
+    """
+
+    def forward(self, x, beta, threshold):
+        x = to_float(x)
+        xp = get_array_module(x)
+        z = x * beta if beta != 1 else x
+        self.save_for_backward(z)
+        self.threshold = threshold
+        y = xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
+        if beta != 1:
+            y = y / beta
+        return xp.where(z > threshold, x, y).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (z,) = self.saved
+        return get_array_module(g).where(z > self.threshold, g, g * _stable_sigmoid(z))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    return Softplus.apply(x, beta, threshold)
+
+
+class LogSigmoid(Function):
+    """y = log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)   (no overflow)
+
+    dy/dx = 1 - sigmoid(x) = sigmoid(-x).
+    """
 
     def forward(self, x):
         x = to_float(x)
         xp = get_array_module(x)
         self.save_for_backward(x)
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, g):
         (x,) = self.saved
-        return g * _stable_sigmoid(x)
+        return g * _stable_sigmoid(-x)
 
 
-def softplus(x):
-    return Softplus.apply(x)
+def logsigmoid(x):
+    return LogSigmoid.apply(x)
+
+
+class Elu(Function):
+    """y = x if x > 0 else alpha (e^x - 1);   dy/dx = 1 if x > 0 else alpha e^x = y + alpha."""
+
+    def forward(self, x, alpha):
+        x = to_float(x)
+        xp = get_array_module(x)
+        y = xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        self.alpha = alpha
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, g):
+        x, y = self.saved
+        return get_array_module(g).where(x > 0, g, g * (y + self.alpha))
+
+
+def elu(x, alpha=1.0):
+    return Elu.apply(x, alpha)
+
+
+class Hardsigmoid(Function):
+    """y = clamp(x / 6 + 1/2, 0, 1);   dy/dx = 1/6 for -3 < x < 3, else 0."""
+
+    def forward(self, x):
+        x = to_float(x)
+        self.save_for_backward(x)
+        return get_array_module(x).clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        (x,) = self.saved
+        return g * ((x > -3) & (x < 3)) / 6
+
+
+def hardsigmoid(x):
+    return Hardsigmoid.apply(x)
+
+
+class Hardswish(Function):
+    """y = x hardsigmoid(x) = x clamp(x + 3, 0, 6) / 6
+
+    dy/dx = 0 for x < -3,  x / 3 + 1/2 for -3 <= x <= 3,  1 for x > 3   (PyTorch's sides).
+    """
+
+    def forward(self, x):
+        x = to_float(x)
+        self.save_for_backward(x)
+        return x * get_array_module(x).clip(x + 3, 0, 6) / 6
+
+    def backward(self, g):
+        (x,) = self.saved
+        xp = get_array_module(g)
+        slope = xp.where(x < -3, 0, xp.where(x <= 3, x / 3 + 0.5, 1))
+        return (g * slope).astype(g.dtype, copy=False)
+
+
+def hardswish(x):
+    return Hardswish.apply(x)
+
+
+def normalize(x, p=2.0, dim=1, eps=1e-12):
+    """F.normalize: x / max(||x||_p, eps) along ``dim`` (composed of norm, clamp and div)."""
+    from .elementwise import clamp, div
+    from .reduce import norm
+    n = norm(x, p, dim, keepdim=True)
+    return div(x, clamp(n, min=eps))

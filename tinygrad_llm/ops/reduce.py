@@ -1,4 +1,5 @@
-"""Reductions: sum, mean, var, amax/amin, max/min with indices, argmax, logsumexp.
+"""Reductions: sum, mean, var, amax/amin, max/min with indices, argmax, prod, norm, any/all,
+logsumexp.
 
 ``dim`` is None (all axes), an int or a tuple of ints, negative allowed; ``keepdim`` keeps the
 reduced axes with size 1. Every backward first re-inserts the reduced axes into the incoming
@@ -64,8 +65,20 @@ class Sum(Function):
         return _broadcast_back(g, self.in_shape)
 
 
-def sum(x, dim=None, keepdim=False):
+def sum(x, dim=None, keepdim=False, dtype=None):
+    """sum over ``dim``; ``dtype`` casts the input first (as torch). Integer and bool inputs
+    sum to int64, as in PyTorch."""
+    if dtype is not None:
+        x = _cast(x, dtype)
+    elif x.dtype.kind in "bui" and x.dtype != "int64":
+        x = _cast(x, "int64")
     return Sum.apply(x, normalize_dims(dim, x.ndim, "sum"), keepdim)
+
+
+def _cast(x, dtype):
+    import numpy as np
+    from .elementwise import cast
+    return cast(x, np.dtype(dtype))
 
 
 class Mean(Function):
@@ -83,7 +96,15 @@ class Mean(Function):
         return _broadcast_back(g / self.n, self.in_shape)
 
 
-def mean(x, dim=None, keepdim=False):
+def mean(x, dim=None, keepdim=False, dtype=None):
+    """mean over ``dim``; ``dtype`` casts the input first. Like torch, an integer or bool
+    input needs a float ``dtype`` (there is no integer mean)."""
+    if dtype is not None:
+        x = _cast(x, dtype)
+    if x.dtype.kind not in "fc":
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either "
+                           f"a floating point or complex dtype. Got: {x.dtype} (pass "
+                           f"dtype=float32 or call .float() first)")
     return Mean.apply(x, normalize_dims(dim, x.ndim, "mean"), keepdim)
 
 
@@ -198,6 +219,109 @@ def max(x, dim=None, keepdim=False):
 
 def min(x, dim=None, keepdim=False):
     return _max_min(x, dim, keepdim, True)
+
+
+class Prod(Function):
+    """y = prod_i x_i over the axes
+
+    dy/dx_i = prod_{k != i} x_k, evaluated without dividing by zero:
+        no zero among the x:      y / x_i
+        exactly one zero, at i:   the product of the other (non-zero) values
+        otherwise:                0   (every product of the others still holds a zero)
+    """
+
+    def forward(self, x, axes, keepdim):
+        xp = get_array_module(x)
+        self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        dtype = x.dtype if x.dtype.kind in "fc" else xp.int64   # torch: int products in int64
+        y = xp.asarray(x.prod(axis=axes, keepdims=True, dtype=dtype))
+        self.save_for_backward(x, y)
+        return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        x, y = self.saved
+        xp = get_array_module(x)
+        g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
+        is_zero = x == 0
+        n_zeros = is_zero.sum(axis=self.axes, keepdims=True)
+        others_if_no_zero = y / xp.where(is_zero, 1, x)
+        prod_nonzero = xp.where(is_zero, 1, x).prod(axis=self.axes, keepdims=True)
+        others = xp.where(is_zero, xp.where(n_zeros == 1, prod_nonzero, 0), others_if_no_zero)
+        return g * others
+
+
+def prod(x, dim=None, keepdim=False, dtype=None):
+    """Product over one dim (or all elements with dim=None), PyTorch's signature."""
+    if dtype is not None:
+        x = _cast(x, dtype)
+    if dim is not None and not isinstance(dim, int):
+        raise TypeError(f"prod: dim must be an int or None, got {dim!r}")
+    return Prod.apply(x, normalize_dims(dim, x.ndim, "prod"), keepdim)
+
+
+class Norm(Function):
+    """y = (sum_i |x_i|^p)^(1/p) over the axes (p > 0; p = inf: max |x_i|)
+
+    dy/dx_i = sign(x_i) |x_i|^(p-1) / y^(p-1)   (p = inf: sign(x_i) where |x_i| = y, split
+    among ties);  taken as 0 where y = 0 (the subgradient PyTorch uses at the origin).
+    """
+
+    def forward(self, x, p, axes, keepdim):
+        xp = get_array_module(x)
+        a = xp.abs(x)
+        if p == float("inf"):
+            y = a.max(axis=axes, keepdims=True)
+        elif p == 2:
+            y = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        else:
+            y = ((a ** p).sum(axis=axes, keepdims=True)) ** (1.0 / p)
+        self.p, self.in_shape, self.axes, self.keepdim = p, x.shape, axes, keepdim
+        self.save_for_backward(x, y)
+        return xp.asarray(y if keepdim else y.reshape([n for i, n in enumerate(x.shape)
+                                                        if i not in axes]))
+
+    def backward(self, g):
+        x, y = self.saved
+        xp = get_array_module(x)
+        g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
+        safe_y = xp.where(y == 0, 1, y)
+        if self.p == float("inf"):
+            hit = xp.abs(x) == y
+            d = xp.sign(x) * hit / hit.sum(axis=self.axes, keepdims=True)
+        elif self.p == 2:
+            d = x / safe_y
+        else:
+            d = xp.sign(x) * (xp.abs(x) / safe_y) ** (self.p - 1)
+        return g * xp.where(y == 0, 0, d)
+
+
+def norm(x, p=2.0, dim=None, keepdim=False):
+    """The p-norm over ``dim`` (all elements by default), p > 0 or inf."""
+    if p == "fro":
+        p = 2.0
+    if not (isinstance(p, (int, float)) and p > 0):
+        raise ValueError(f"norm: p must be a positive number or inf, got {p!r}")
+    if x.dtype.kind not in "fc":
+        raise RuntimeError(f"norm(): input dtype should be floating point, got {x.dtype}")
+    return Norm.apply(x, float(p), normalize_dims(dim, x.ndim, "norm"), keepdim)
+
+
+def _logic_reduce(x, dim, keepdim, name):
+    from ..tensor import Tensor
+    data = x.data
+    axes = normalize_dims(dim, data.ndim, name)
+    fn = data.any if name == "any" else data.all
+    return Tensor._wrap(get_array_module(data).asarray(fn(axis=axes, keepdims=keepdim)))
+
+
+def any(x, dim=None, keepdim=False):
+    """True where any element over ``dim`` is non-zero (a bool tensor, no gradient)."""
+    return _logic_reduce(x, dim, keepdim, "any")
+
+
+def all(x, dim=None, keepdim=False):
+    """True where every element over ``dim`` is non-zero (a bool tensor, no gradient)."""
+    return _logic_reduce(x, dim, keepdim, "all")
 
 
 class LogSumExp(Function):

@@ -1,0 +1,145 @@
+"""Scans (running reductions along one axis): cumsum, cumprod, cummax, cummin.
+
+Along the axis of length n, with upstream gradient g:
+
+    cumsum   y_j = sum_{i<=j} x_i        dx_i = sum_{j>=i} g_j         (a reversed cumsum)
+    cumprod  y_j = prod_{i<=j} x_i       dx_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k
+    cummax   y_j = max_{i<=j} x_i        (values, indices); the gradient of y_j goes to x at
+                                          the returned index (as in PyTorch)
+
+cumprod's derivative is usually written sum_{j>=i} g_j y_j / x_i, which divides by zero when
+an x_i is 0. The backward here stays exact with zeros (see CumProd).
+"""
+from collections import namedtuple
+
+from ..autograd import Function
+from ..backend import get_array_module
+from .reduce import normalize_dims
+
+
+def _axis(x, dim, op):
+    (axis,) = normalize_dims(dim, max(x.ndim, 1), op) if x.ndim else (0,)
+    return axis
+
+
+def _reverse_cumsum(a, axis):
+    """r_i = sum_{j>=i} a_j along ``axis``: cumsum of the flipped array, flipped back."""
+    xp = get_array_module(a)
+    return xp.flip(xp.flip(a, axis).cumsum(axis), axis)
+
+
+def _scan_dtype(x, dtype):
+    """PyTorch's result dtype of cumsum/cumprod: ``dtype`` if given, int64 for bool/int input."""
+    if dtype is not None:
+        return dtype
+    return x.dtype if x.dtype.kind in "fc" else get_array_module(x).int64
+
+
+class CumSum(Function):
+    """y_j = sum_{i<=j} x_i;   dx_i = sum_{j>=i} g_j (the reversed cumulative sum of g)."""
+
+    def forward(self, x, axis, dtype):
+        self.axis, self.in_dtype = axis, x.dtype
+        xp = get_array_module(x)
+        return xp.asarray(x.cumsum(axis=axis, dtype=_scan_dtype(x, dtype)))
+
+    def backward(self, g):
+        return _reverse_cumsum(g, self.axis).astype(self.in_dtype, copy=False)
+
+
+def cumsum(x, dim, dtype=None):
+    if x.ndim == 0:
+        from .shape import reshape
+        return reshape(cumsum(reshape(x, 1), 0, dtype), ())
+    return CumSum.apply(x, _axis(x, dim, "cumsum"), dtype)
+
+
+class CumProd(Function):
+    """y_j = prod_{i<=j} x_i
+
+    dx_i = sum_{j>=i} g_j prod_{k<=j, k!=i} x_k, evaluated without dividing by zero. Let z be
+    the position of the first zero along the axis:
+
+        i < z:   dx_i = (sum_{j>=i} g_j y_j) / x_i     (y_j = 0 for j >= z: those terms vanish)
+        i = z:   dx_z = sum_{j>=z} g_j y'_j,  y' = cumprod of x with x_z replaced by 1
+        i > z:   dx_i = 0                              (every product still holds x_z = 0)
+
+    With no zero the first line holds everywhere.
+    """
+
+    def forward(self, x, axis, dtype):
+        xp = get_array_module(x)
+        y = xp.asarray(x.cumprod(axis=axis, dtype=_scan_dtype(x, dtype)))
+        self.axis = axis
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, g):
+        x, y = self.saved
+        xp = get_array_module(x)
+        is_zero = x == 0
+        zeros_so_far = is_zero.cumsum(axis=self.axis)
+        before_first_zero = zeros_so_far == 0
+        first_zero = is_zero & (zeros_so_far == 1)
+        # i < z: the usual formula, with x_i = 1 where it is not used (no division by zero)
+        safe_x = xp.where(before_first_zero, x, 1)
+        dx = xp.where(before_first_zero, _reverse_cumsum(g * y, self.axis) / safe_x, 0)
+        if first_zero.any():
+            # i = z: the products skip x_z
+            y_skip = xp.where(first_zero, 1, x).cumprod(axis=self.axis)
+            dx = xp.where(first_zero, _reverse_cumsum(g * y_skip, self.axis), dx)
+        return dx.astype(x.dtype, copy=False)
+
+
+def cumprod(x, dim, dtype=None):
+    if x.ndim == 0:
+        from .shape import reshape
+        return reshape(cumprod(reshape(x, 1), 0, dtype), ())
+    return CumProd.apply(x, _axis(x, dim, "cumprod"), dtype)
+
+
+CumResult = namedtuple("CumResult", ["values", "indices"])
+
+
+def _running_arg(data, axis, use_min):
+    """Index of the running max (min) along ``axis``; a later tie wins, as in PyTorch.
+
+    The running maximum m_j = max_{i<=j} x_i; the index for j is the last i <= j with
+    x_i == m_j, i.e. the running maximum of (i where x_i == m_i, else -1)."""
+    xp = get_array_module(data)
+    running = (xp.minimum if use_min else xp.maximum).accumulate(data, axis=axis)
+    shape = [1] * data.ndim
+    shape[axis] = data.shape[axis]
+    positions = xp.arange(data.shape[axis]).reshape(shape)
+    hit = data == running
+    if data.dtype.kind == "f":   # a NaN stays the running value once seen, as in PyTorch
+        nan = xp.isnan(data)
+        hit = hit | nan
+        seen_nan = xp.logical_or.accumulate(nan, axis=axis)
+        hit = xp.where(seen_nan, nan, hit)
+    marks = xp.where(hit, positions, -1)
+    return xp.maximum.accumulate(marks, axis=axis).astype(xp.int64)
+
+
+def _cum_extreme(x, dim, use_min):
+    from ..tensor import Tensor
+    from .indexing import gather
+    from .shape import reshape
+    if x.ndim == 0:
+        values, indices = _cum_extreme(reshape(x, 1), 0, use_min)
+        return CumResult(reshape(values, ()), reshape(indices, ()))
+    axis = _axis(x, dim, "cummin" if use_min else "cummax")
+    if x.shape[axis] == 0:
+        return CumResult(x, Tensor._wrap(get_array_module(x.data).zeros(x.shape, dtype="int64")))
+    indices = Tensor._wrap(_running_arg(x.data, axis, use_min))
+    return CumResult(gather(x, axis, indices), indices)
+
+
+def cummax(x, dim):
+    """(values, indices): the running maximum along ``dim`` and where it was found."""
+    return _cum_extreme(x, dim, False)
+
+
+def cummin(x, dim):
+    """(values, indices): the running minimum along ``dim`` and where it was found."""
+    return _cum_extreme(x, dim, True)
