@@ -21,6 +21,7 @@ TINYGRAD_LLM_DEBUG=1) also prints the traceback.
 """
 import argparse
 import errno
+import hashlib
 import math
 import os
 import sys
@@ -66,6 +67,7 @@ _CHECKS = {   # name -> (test, what it must be); options a command lacks are ski
     "top_k": (lambda v: v >= 0, "an integer >= 0 (0: off)"),
     "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
     "seed": (lambda v: v >= 0, "an integer >= 0"),
+    "bucket_mb": (lambda v: v > 0 and math.isfinite(v), "a number > 0"),
 }
 
 
@@ -208,8 +210,13 @@ def _resume_tokenizer(args, ckpt_dir):
 
 def cmd_train(args):
     from . import checkpoint as ck
+    from .distributed import training as data_parallel
     from .models import GPT, GPTConfig
     from .train import TrainConfig, train
+    # under mpiexec -n N: one data-parallel run; global batch = --batch-size x N (see
+    # docs/DISTRIBUTED.md); rank 0 alone prints, logs and checkpoints
+    world = data_parallel.start("nccl" if args.device == "cuda" else "mpi")
+    say = print if data_parallel.is_main_process() else (lambda *a, **k: None)
     ckpt_dir = os.path.join(args.out, "checkpoint")
     resuming = args.resume and ck.has_checkpoint(ckpt_dir)
     tokenizer = _resume_tokenizer(args, ckpt_dir) if resuming else None
@@ -220,8 +227,8 @@ def cmd_train(args):
         _check_length(len(text), args.block_size, source, "characters")
     else:
         _check_length(len(text.encode("utf-8", "replace")), args.block_size, source, "bytes")
-    print(f"corpus: {len(text):,} characters"
-          + (f" from {args.data}" if args.data else " (standard-library docstrings)"))
+    say(f"corpus: {len(text):,} characters"
+        + (f" from {args.data}" if args.data else " (standard-library docstrings)"))
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
@@ -230,8 +237,10 @@ def cmd_train(args):
     ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
     _check_length(len(ids), args.block_size, source)
     train_ids, val_ids = _split_tokens(ids)
-    print(f"tokenizer: {args.tokenizer}, vocabulary {tokenizer.vocab_size}; "
-          f"{len(train_ids):,} training and {len(val_ids):,} validation tokens")
+    say(f"tokenizer: {args.tokenizer}, vocabulary {tokenizer.vocab_size}; "
+        f"{len(train_ids):,} training and {len(val_ids):,} validation tokens")
+    data_parallel.same_on_every_rank("the tokenized corpus (sha256)",
+                                     hashlib.sha256(ids.tobytes()).hexdigest())
     config = GPTConfig(block_size=args.block_size, vocab_size=tokenizer.vocab_size,
                        n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd,
                        dropout=args.dropout)
@@ -240,8 +249,21 @@ def cmd_train(args):
     model = GPT(config, generator=Generator(args.seed))
     if args.device != "cpu":
         model.to(args.device)
-    print(f"model: GPT with {model.num_parameters():,} parameters "
-          f"(n_layer={args.n_layer}, n_head={args.n_head}, n_embd={args.n_embd})")
+    say(f"model: GPT with {model.num_parameters():,} parameters "
+        f"(n_layer={args.n_layer}, n_head={args.n_head}, n_embd={args.n_embd})")
+    run_model, eval_fn = model, None
+    get_val_batch = batch_sampler(val_ids, args.block_size, args.batch_size, args.device)
+    if world > 1:
+        from .distributed import DistributedDataParallel
+        run_model = DistributedDataParallel(model, bucket_cap_mb=args.bucket_mb)
+        val_x, val_y = data_parallel.validation_windows(val_ids, args.block_size)
+        get_val_batch = None              # the whole validation text, sharded, then reduced
+
+        def eval_fn(m):
+            return data_parallel.evaluate_sharded(m, val_x, val_y, args.batch_size,
+                                                  args.device)
+        say(f"data-parallel: {world} ranks x batch {args.batch_size} = global batch "
+            f"{world * args.batch_size}")
     # special tokens that occur in the text are text the model learns; the others are masked
     # out of generation (the checkpoint remembers which)
     seen = sorted(set(tokenizer.all_special_ids) & set(np.unique(ids).tolist()))
@@ -251,17 +273,18 @@ def cmd_train(args):
                       weight_decay=0.1, grad_clip=1.0,
                       checkpoint_interval=args.checkpoint_interval,
                       extra={"special_ids_in_text": seen})
-    result = train(model, batch_sampler(train_ids, args.block_size, args.batch_size,
-                                        args.device),
-                   cfg, get_val_batch=batch_sampler(val_ids, args.block_size,
-                                                    args.batch_size, args.device),
-                   tokenizer=tokenizer, resume=args.resume)
+    get_batch = data_parallel.sharded_batches(batch_sampler(
+        train_ids, args.block_size, args.batch_size * world, args.device))
+    result = train(run_model, get_batch, cfg, get_val_batch=get_val_batch, eval_fn=eval_fn,
+                   tokenizer=tokenizer, resume=args.resume, log=say)
     val = result["best_val_loss"]
-    print(f"done: {result['steps']} steps, {result['tokens_per_s']:,.0f} tokens/s, best "
-          f"validation loss {val:.3f} (perplexity {np.exp(val):.1f})")
-    print(f"checkpoint: {result['checkpoint']}   loss plot: {os.path.join(args.out, 'loss.png')}")
+    say(f"done: {result['steps']} steps, {result['tokens_per_s']:,.0f} tokens/s, best "
+        f"validation loss {val:.3f} (perplexity {np.exp(val):.1f})")
+    say(f"checkpoint: {result['checkpoint']}   loss plot: {os.path.join(args.out, 'loss.png')}")
     prompt = args.prompt if args.prompt else text[:20]
-    print(f"\n--- sample (prompt {prompt!r}) ---")
+    if not data_parallel.is_main_process():
+        return result
+    say(f"\n--- sample (prompt {prompt!r}) ---")
     _generate(model, tokenizer, prompt, args.max_new_tokens, args.temperature, args.top_k,
               None, args.seed, True, args.device, trained_special_ids=seen)
     return result
@@ -438,6 +461,8 @@ def build_parser():
                    help="steps between checkpoints (0: only at the end and on Ctrl-C)")
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--bucket-mb", type=float, default=1.0,
+                   help="under mpiexec: gradient all-reduce bucket size in MiB")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="generate text from a checkpoint")
@@ -487,6 +512,13 @@ def main(argv=None):
             import traceback
             traceback.print_exc()
         print(f"tinygrad-llm: error: {message}", file=sys.stderr)
+        return _end_job(f"error: {message}", status)
+
+    def _end_job(message, status):
+        """Under mpiexec, an error that may have hit this rank alone ends the whole job (the
+        others would wait for it); otherwise just the exit status."""
+        from .distributed.training import abort_job
+        abort_job(f"tinygrad-llm: {message}", status)
         return status
 
     try:
@@ -506,10 +538,10 @@ def main(argv=None):
     except TrainingAborted as e:
         print(f"tinygrad-llm: {e}: stopped at once, nothing saved; the last good "
               f"checkpoint is untouched", file=sys.stderr)
-        return e.exit_code
+        return _end_job(str(e), e.exit_code)
     except KeyboardInterrupt:
         print("tinygrad-llm: interrupted", file=sys.stderr)
-        return 130
+        return _end_job("interrupted", 130)
     return result if isinstance(result, int) else 0
 
 

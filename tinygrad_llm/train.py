@@ -11,6 +11,10 @@ One step, in order (nanoGPT's skeleton):
     8. evaluate   mean validation loss every eval_interval steps; keep the best weights;
                   stop early after `patience` evaluations without improvement
     9. checkpoint every checkpoint_interval steps, at the end, and when interrupted
+Data-parallel (``mpiexec -n N``, ``model`` a DistributedDataParallel): every rank runs every
+step on its share of the batch; backward averages the gradients (the micro-batches before the
+last run under no_sync); the ranks agree on the logged loss and on stopping after the same
+step; rank 0 alone writes the log, the checkpoints, the plot and the progress bar.
 Steps 1-3 change nothing that a checkpoint holds except the random generators; steps 4-6 are
 the update; 7-9 only read the model (and the validation generator).
 
@@ -40,6 +44,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .autograd import no_grad
+from .distributed import training as data_parallel
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -195,6 +200,11 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
     raises :class:`TrainingInterrupted` after saving, :class:`TrainingAborted` on a second one.
     """
     os.makedirs(cfg.out_dir, exist_ok=True)
+    # data-parallel: forward and backward go through the DistributedDataParallel wrapper
+    # (gradients averaged); everything else (state, evaluation, update) uses the model inside
+    step_model, model = model, data_parallel.unwrap(model)
+    main = data_parallel.is_main_process()           # rank 0 writes; every rank computes
+    log = log if main else _quiet
     optimizer = optimizer or make_optimizer(model, cfg)
     scheduler = scheduler or make_scheduler(optimizer, cfg)
     rng = np.random.default_rng(cfg.seed)               # training batches
@@ -217,6 +227,8 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
             ckpt.set_generator_states(model, states["modules"])
 
     def save(reason):
+        if not main:
+            return
         best = run["best_state"] if cfg.keep_best else None
         ckpt.save_checkpoint(
             ckpt_dir, model, optimizer=optimizer, scheduler=scheduler, tokenizer=tokenizer,
@@ -232,19 +244,21 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
         set_generator_states(state["rng_state"])
         run.update(step=state["step"], history=extra["history"], best_val=extra["best_val"],
                    bad_evals=extra["bad_evals"], best_state=extra.get("best_state"))
-        _truncate_log(log_path, run["step"])   # a killed run may have logged past its checkpoint
+        if main:          # a killed run may have logged past its checkpoint
+            _truncate_log(log_path, run["step"])
         log(f"resumed from {info['folder']} at step {run['step']}")
     else:
         if resume:
             log(f"no checkpoint in {ckpt_dir}: starting from step 0")
-        with open(log_path, "w"):
-            pass
+        if main:
+            with open(log_path, "w"):
+                pass
 
     history = run["history"]
 
     def after_update(step, total, lr, tokens):
-        """Steps 7-9 (rank 0 only, in data-parallel runs): log, evaluate, checkpoint; returns
-        True when early stopping ends the run."""
+        """Steps 7-9: log, evaluate, checkpoint (in data-parallel runs every rank evaluates,
+        rank 0 alone writes); returns True when early stopping ends the run."""
         progress.update(loss=f"{total:.4f}", lr=f"{lr:.2e}")
         record = None
         if step % cfg.log_interval == 0 or step == cfg.max_steps:
@@ -264,7 +278,7 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
                     run["best_state"] = model.state_dict()
             else:
                 run["bad_evals"] += 1
-        if record is not None:
+        if record is not None and main:
             with open(log_path, "a") as f:
                 f.write(json.dumps(record) + "\n")
         if cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0:
@@ -275,8 +289,8 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
             return True
         return False
 
-    model.train()
-    progress = _Progress(cfg.max_steps, run["step"], cfg.progress)
+    step_model.train()
+    progress = _Progress(cfg.max_steps, run["step"], cfg.progress and main)
     t0, tokens, stopped_early = time.perf_counter(), 0, False
     with _SignalFlag(handle_signals) as signals:
         try:
@@ -285,7 +299,7 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
                 # generators move, so an exception here can undo the step
                 before = generator_states()
                 try:
-                    total, n_tokens = _forward_backward(model, get_batch, rng, loss_fn,
+                    total, n_tokens = _forward_backward(step_model, get_batch, rng, loss_fn,
                                                         cfg.grad_accum_steps)
                 except TrainingAborted:
                     raise
@@ -294,8 +308,11 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
                     set_generator_states(before)       # discard the step whole
                     signals.signum = signal.SIGINT
                     break
-                tokens += n_tokens
-                # (data-parallel training averages the gradients across ranks here)
+                tokens += n_tokens * data_parallel.world_size()
+                # data-parallel: the gradients are averaged by now; all ranks agree on the
+                # loss to log and on stopping after this step if any rank was signalled
+                total, signals.signum = data_parallel.end_of_backward(step_model, total,
+                                                                      signals.signum)
                 # 4-6: the update and the step count; a signal meanwhile only sets the flag
                 lr = _apply_update(model, optimizer, scheduler, cfg.grad_clip)
                 run["step"] += 1
@@ -313,7 +330,7 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
         if run["best_state"] is not None:
             model.load_state_dict(run["best_state"])
         save("final")
-        if cfg.plot:
+        if cfg.plot and main:
             plot_history(history, os.path.join(cfg.out_dir, "loss.png"))
         if signals.signum is not None:      # arrived during the last step: the run is complete
             err = TrainingInterrupted(signals.signum, run["step"], ckpt_dir)
@@ -328,10 +345,11 @@ def _forward_backward(model, get_batch, rng, loss_fn, accum_steps):
     """Steps 1-3: draw ``accum_steps`` micro-batches, add up their gradients; returns (the
     step's loss, the number of input tokens). The only place where training batches are drawn."""
     total, tokens = 0.0, 0
-    for _ in range(accum_steps):
+    for i in range(accum_steps):
         batch = get_batch(rng)
-        loss = loss_fn(model, batch) / accum_steps
-        loss.backward()
+        with data_parallel.micro_batch_context(model, last=i == accum_steps - 1):
+            loss = loss_fn(model, batch) / accum_steps
+            loss.backward()
         total += float(loss.item())
         tokens += _batch_tokens(batch)
     return total, tokens
@@ -346,6 +364,10 @@ def _apply_update(model, optimizer, scheduler, grad_clip):
     optimizer.zero_grad()
     scheduler.step()
     return scheduler.get_last_lr()[0]
+
+
+def _quiet(*args, **kwargs):
+    """The log function of ranks other than 0."""
 
 
 def _truncate_log(path, step):

@@ -2,6 +2,8 @@
 or with a world of one, when no process group is initialized).
 
     launched_world_size()             ranks of the mpiexec job this process is in (env, no MPI)
+    start(backend)                    init_process_group when launched by mpiexec -n N > 1
+    same_on_every_rank(what, value)   an error naming the first rank whose value differs
     is_main_process()                 rank 0 (or no process group): logs, checkpoints, bar
     world_size(), rank()
     shard_rows(batch)                 this rank's contiguous block of a global batch's rows
@@ -10,11 +12,15 @@ or with a world of one, when no process group is initialized).
     validation_windows(ids, T)        the whole validation stream as (x, y) windows
     evaluate_sharded(model, x, y, B)  mean loss over all windows, sharded over ranks, reduced
     unwrap(model)                     the module inside a DistributedDataParallel
+    micro_batch_context(model, last)  no_sync() for all but the last micro-batch of a step
+    end_of_backward(model, loss, sig) finish the gradient averaging; agree on the loss and on
+                                      whether any rank was signalled (all stop after one step)
 
 Every rank draws the same global batch from the same seeded generator and keeps its own rows
 (rank r keeps rows [r*B, (r+1)*B)), so N ranks of batch B see exactly the batches of one
 process with batch N*B, and a checkpoint's generator state resumes on any number of ranks.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -37,6 +43,27 @@ def launched_world_size(environ=None):
     return 1
 
 
+def start(backend="mpi"):
+    """Join the job if this process was launched as one of several (mpiexec -n N, N > 1);
+    returns the world size (1, without touching MPI, for a plain run)."""
+    if launched_world_size() > 1 and not pg.is_initialized():
+        pg.init_process_group(backend)
+    return world_size()
+
+
+def same_on_every_rank(what, value):
+    """Raise DistributedError (on every rank) if a JSON-able ``value`` differs from rank 0's,
+    e.g. a fingerprint of the tokenized corpus that every rank built on its own."""
+    if world_size() == 1:
+        return
+    from .faults import DistributedError
+    values = pg.all_gather_object(value)
+    for r, v in enumerate(values):
+        if v != values[0]:
+            raise DistributedError(f"{what} differs between rank 0 ({values[0]!r}) and rank "
+                                   f"{r} ({v!r}): every rank must see the same input")
+
+
 def world_size():
     return pg.get_world_size() if pg.is_initialized() else 1
 
@@ -52,6 +79,38 @@ def is_main_process():
 def unwrap(model):
     from .ddp import DistributedDataParallel
     return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+def micro_batch_context(model, last):
+    """Inside a step of gradient accumulation: ``model.no_sync()`` (gradients stay local) for
+    every micro-batch but the last, whose backward averages the sums; a no-op otherwise."""
+    if last or not hasattr(model, "no_sync"):
+        return contextlib.nullcontext()
+    return model.no_sync()
+
+
+def end_of_backward(model, loss, signum):
+    """After a step's backward on every rank: finish DDP's averaging (usually done already by
+    its last hook), then agree on (the mean loss over ranks, the largest signal number any
+    rank received or None), so that every rank logs the same loss and all stop after the
+    same step. Two scalar all-reduces; nothing at all in a world of one."""
+    finish = getattr(model, "finish_gradient_sync", None)
+    if finish is not None:
+        finish()
+    if world_size() == 1:
+        return loss, signum
+    loss = pg.all_reduce_scalar(loss, pg.ReduceOp.AVG)
+    agreed = int(pg.all_reduce_scalar(signum or 0, pg.ReduceOp.MAX))
+    return loss, (agreed or None)
+
+
+def abort_job(message, code=1):
+    """End every process of the job now (after printing ``message`` here and on the other
+    ranks): for errors that hit some ranks only, which would leave the others waiting."""
+    handler = pg._STATE.get("faults")
+    if handler is None or world_size() == 1:
+        return
+    handler.abort(message, notice=message, code=code)
 
 
 def shard_rows(batch, rank_=None, world=None):
