@@ -64,3 +64,34 @@ def test_two_ranks_train_like_one_process_and_resume_on_any_number(tmp_path):
     assert max_gap(w_a, w_two) > 1e-3                    # it did train on
     records = [json.loads(x) for x in open(tmp_path / "two" / "log.jsonl")]
     assert [r["step"] for r in records] == [10, 20, 30]
+
+
+def test_ctrl_c_stops_every_rank_after_the_same_step_and_resumes(tmp_path):
+    import signal
+    import time
+    out = tmp_path / "run"
+    cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "tinygrad_llm.cli", "train", *TINY,
+           "--out", str(out), "--batch-size", "8", "--steps", "5000"]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
+               PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if "data-parallel:" in proc.stdout.readline():
+                break
+        time.sleep(2.0)                               # some steps into the run
+        proc.send_signal(signal.SIGINT)               # Ctrl-C: mpiexec forwards it to all
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert stdout.count("interrupted by SIGINT after step") == 1, stdout
+    step, _ = weights(out)
+    assert 0 < step < 5000
+    assert f"after step {step}: checkpoint saved" in stdout
+    resumed = train(out, 1, 16, step + 5, "--resume")
+    assert "resumed from" in resumed and f"at step {step}" in resumed
+    assert weights(out)[0] == step + 5

@@ -84,12 +84,19 @@ class _SignalFlag:
     def __init__(self, enabled=True):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.signum = None
+        self._adopted = False   # signum came from another rank: our own copy is not a 2nd one
         self._previous = {}
 
     def _handle(self, signum, frame):
-        if self.signum is not None:
+        if self.signum is not None and not self._adopted:
             raise TrainingAborted(signum)
-        self.signum = signum
+        self.signum, self._adopted = signum, False
+
+    def adopt(self, signum):
+        """Data-parallel: some rank was signalled, so every rank stops after this step; the
+        same signal reaching this rank later (mpiexec forwards it to all) is not a second."""
+        if self.signum is None and signum is not None:
+            self.signum, self._adopted = signum, True
 
     def __enter__(self):
         if self.enabled:
@@ -311,8 +318,9 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
                 tokens += n_tokens * data_parallel.world_size()
                 # data-parallel: the gradients are averaged by now; all ranks agree on the
                 # loss to log and on stopping after this step if any rank was signalled
-                total, signals.signum = data_parallel.end_of_backward(step_model, total,
-                                                                      signals.signum)
+                total, agreed = data_parallel.end_of_backward(step_model, total,
+                                                              signals.signum)
+                signals.adopt(agreed)
                 # 4-6: the update and the step count; a signal meanwhile only sets the flag
                 lr = _apply_update(model, optimizer, scheduler, cfg.grad_clip)
                 run["step"] += 1
