@@ -256,7 +256,7 @@ def hardsigmoid(x):
 class Hardswish(Function):
     """y = x hardsigmoid(x) = x clamp(x + 3, 0, 6) / 6
 
-    dy/dx = 0 for x < -3,  x / 3 + 1/2 for -3 <= x <= 3,  1 for x > 3   (PyTorch's sides).
+    dy/dx = 0 for x <= -3,  x / 3 + 1/2 for -3 < x < 3,  1 for x >= 3   (PyTorch's sides).
     """
 
     def forward(self, x):
@@ -267,7 +267,7 @@ class Hardswish(Function):
     def backward(self, g):
         (x,) = self.saved
         xp = get_array_module(g)
-        slope = xp.where(x < -3, 0, xp.where(x <= 3, x / 3 + 0.5, 1))
+        slope = xp.where(x <= -3, 0, xp.where(x < 3, x / 3 + 0.5, 1))
         return (g * slope).astype(g.dtype, copy=False)
 
 

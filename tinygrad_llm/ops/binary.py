@@ -110,7 +110,7 @@ def divide(a, b, rounding_mode=None):
     if rounding_mode is None:
         return div(a, b)
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
                          f"but found {rounding_mode!r}")
     raw_a, raw_b = getattr(a, "data", a), getattr(b, "data", b)
     xp = get_array_module(raw_a, raw_b)

@@ -1,0 +1,82 @@
+"""logsigmoid, elu, hardsigmoid, hardswish, softplus(beta, threshold), normalize: float64
+gradchecks away from the kinks and PyTorch parity, extreme inputs included."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tinygrad_llm as tg
+from tinygrad_llm import ops
+from tinygrad_llm.testing import strategies as tst
+from torch_parity import check_grad, parity
+
+
+@given(tst.arrays(elements=tst.floats(-30, 30)))
+def test_logsigmoid_grad(x):
+    check_grad(ops.logsigmoid, x)
+
+
+@given(tst.away_from([0.0]), st.sampled_from([0.5, 1.0, 2.0]))
+def test_elu_grad(x, alpha):
+    check_grad(lambda a: ops.elu(a, alpha), x)
+
+
+@given(tst.away_from([-3.0, 3.0]))
+def test_hardsigmoid_hardswish_grad(x):
+    check_grad(lambda a: ops.hardsigmoid(a) + ops.hardswish(a), x)
+
+
+@given(tst.arrays(elements=tst.floats(-30, 30)), st.sampled_from([0.5, 1.0, 3.0]),
+       st.sampled_from([5.0, 20.0]))
+def test_softplus_grad(x, beta, threshold):
+    x = np.where(np.abs(beta * x - threshold) < 1e-2, x + 0.1, x)   # off the switch point
+    check_grad(lambda a: ops.softplus(a, beta=beta, threshold=threshold), x)
+
+
+@st.composite
+def rows_and_dim(draw):
+    x = draw(tst.arrays(shape=tst.shapes(min_dims=1)))
+    return x, draw(st.integers(-x.ndim, x.ndim - 1))
+
+
+@given(rows_and_dim(), st.sampled_from([1.5, 2.0, 3.0]))
+def test_normalize_grad(xd, p):
+    x, dim = xd
+    x = np.where(np.abs(x) < 1e-2, 0.5, x)   # |x|^(p-1) has a kink at 0 for p < 2
+    check_grad(lambda a: ops.normalize(a, p=p, dim=dim), x)
+
+
+def test_normalize_zero_row_gives_zero_and_finite_gradient():
+    x = tg.tensor(np.zeros((2, 3)), requires_grad=True)
+    y = ops.normalize(x, dim=1)
+    y.sum().backward()
+    assert np.all(y.data == 0) and np.all(np.isfinite(x.grad.data))
+
+
+# ----- PyTorch parity -------------------------------------------------------------------------
+
+X = np.concatenate([np.linspace(-40, 40, 41), [-3.0, 3.0, -2.999, 2.999, 0.0, 1e-8, -1e-8]])
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("logsigmoid", {}), ("elu", {}), ("elu", {"alpha": 0.3}), ("hardsigmoid", {}),
+    ("hardswish", {}), ("softplus", {}), ("softplus", {"beta": 2.0, "threshold": 10.0}),
+])
+def test_parity_activations(name, kwargs):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    # torch's float64 hardsigmoid gradient uses a float32 1/6 (relative error 3e-8)
+    rtol = 1e-7 if name == "hardsigmoid" else 1e-10
+    parity(lambda a: getattr(ops, name)(a, **kwargs), lambda a: getattr(F, name)(a, **kwargs),
+           X, rtol=rtol)
+    parity(lambda a: getattr(ops, name)(a, **kwargs), lambda a: getattr(F, name)(a, **kwargs),
+           X.astype(np.float32), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("p, dim", [(2.0, 1), (1.0, 0), (3.0, -1)])
+def test_parity_normalize(p, dim):
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(5).standard_normal((3, 4))
+    x[1] = 0.0                       # a zero row: eps keeps it finite
+    parity(lambda a: ops.normalize(a, p=p, dim=dim),
+           lambda a: torch.nn.functional.normalize(a, p=p, dim=dim), x)
