@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_llm as tg
-from tinygrad_llm import ops
 from tinygrad_llm.testing import strategies as tst
 from torch_parity import check_grad, parity, same_error
 
@@ -85,7 +84,7 @@ def test_parity_prod(dim, keepdim):
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
 def test_parity_norm(p):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     x = RNG.standard_normal((3, 4))
     x[1] = 0.0
     parity(lambda a: a.norm(p, 1), lambda a: a.norm(p, 1), x)

@@ -80,6 +80,9 @@ def test_parity_cummax_cummin(op):
     torch = pytest.importorskip("torch")
     x = np.array([[1.0, 3.0, 3.0, 2.0, 5.0], [0.0, -1.0, -1.0, 4.0, -2.0]])   # with ties
     parity(lambda a: getattr(a, op)(1), lambda a: getattr(torch, op)(a, 1), x)
+    with_nan = np.array([1.0, np.nan, 3.0, np.nan, 0.0])            # NaN sticks, as torch
+    parity(lambda a: getattr(a, op)(0), lambda a: getattr(torch, op)(a, 0), with_nan,
+           grad=False)
     ints = np.array([3, 1, 3, 0, 7])
     parity(lambda a: getattr(a, op)(0), lambda a: getattr(torch, op)(a, 0), ints)
 

@@ -102,7 +102,7 @@ RNG = np.random.default_rng(3)
 @pytest.mark.parametrize("include_self", [True, False])
 @pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
 def test_parity_scatter_reduce(reduce, include_self):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     x = RNG.integers(-2, 3, (3, 5)).astype(np.float64)      # zeros and ties on purpose
     src = RNG.integers(-2, 3, (2, 4)).astype(np.float64)
     index = RNG.integers(0, 3, (2, 4))
@@ -119,7 +119,7 @@ def test_parity_scatter_reduce(reduce, include_self):
 
 
 def test_parity_scatter_and_selection():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     x = RNG.standard_normal((3, 5))
     index = np.array([[0, 4, 2], [1, 0, 3]])
     src = RNG.standard_normal((2, 3))
@@ -155,9 +155,8 @@ def test_parity_errors():
     same_error(lambda: ops.one_hot(tg.tensor([0, 5]), 3),
                lambda: F.one_hot(torch.tensor([0, 5]), 3))
     same_error(lambda: ops.one_hot(tg.tensor([0.0])), lambda: F.one_hot(torch.tensor([0.0])))
-    same_error(lambda: tg.zeros(2, 3).scatter_add(0, tg.tensor([[0]]), tg.ones(1, 1,
-                                                                              dtype="int64")),
-               lambda: torch.zeros(2, 3).scatter_add(0, torch.tensor([[0]]),
-                                                     torch.ones(1, 1, dtype=torch.int64)))
+    int_src, int_src_t = tg.ones(1, 1, dtype="int64"), torch.ones(1, 1, dtype=torch.int64)
+    same_error(lambda: tg.zeros(2, 3).scatter_add(0, tg.tensor([[0]]), int_src),
+               lambda: torch.zeros(2, 3).scatter_add(0, torch.tensor([[0]]), int_src_t))
     same_error(lambda: tg.zeros(2, 3).index_select(0, tg.tensor([[0]])),
                lambda: torch.zeros(2, 3).index_select(0, torch.tensor([[0]])))

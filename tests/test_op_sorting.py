@@ -83,7 +83,7 @@ def test_parity_topk(largest):
 
 
 def test_parity_kthvalue_and_int_dtypes():
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     x = RNG.standard_normal((3, 5))
     parity(lambda a: a.kthvalue(2, 1, keepdim=True), lambda a: a.kthvalue(2, 1, keepdim=True),
            x)

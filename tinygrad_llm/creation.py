@@ -13,7 +13,6 @@ from .dtypes import get_default_dtype
 from .tensor import Tensor
 
 
-
 class Generator:
     """A seeded random stream, like torch.Generator: ``Generator().manual_seed(0)``."""
 

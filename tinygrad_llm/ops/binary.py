@@ -111,7 +111,7 @@ def divide(a, b, rounding_mode=None):
         return div(a, b)
     if rounding_mode not in ("trunc", "floor"):
         raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' "
-                         f"but found {rounding_mode!r}")
+                           f"but found {rounding_mode!r}")
     raw_a, raw_b = getattr(a, "data", a), getattr(b, "data", b)
     xp = get_array_module(raw_a, raw_b)
     if xp.result_type(raw_a, raw_b).kind in "iu":     # integers: exact, no float round trip

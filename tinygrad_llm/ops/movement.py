@@ -156,15 +156,14 @@ class Triangle(Function):
     dx = dy with the same entries zeroed (on the last two dims; leading dims are a batch)."""
 
     def forward(self, x, k, upper):
-        self.k, self.upper = k, upper
-        return self._mask(x)
-
-    def _mask(self, a):
-        xp = get_array_module(a)
-        return xp.triu(a, self.k) if self.upper else xp.tril(a, self.k)
+        xp = get_array_module(x)
+        rows, cols = x.shape[-2:]
+        offset = xp.arange(cols)[None, :] - xp.arange(rows)[:, None]     # j - i, (rows, cols)
+        self.keep = offset >= k if upper else offset <= k
+        return xp.where(self.keep, x, 0).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return self._mask(g)
+        return get_array_module(g).where(self.keep, g, 0).astype(g.dtype, copy=False)
 
 
 def _triangle(x, diagonal, upper):

@@ -12,8 +12,10 @@ an x_i is 0. The backward here stays exact with zeros (see CumProd).
 """
 from collections import namedtuple
 
+import numpy as np
+
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import get_array_module, to_numpy
 from .reduce import normalize_dims
 
 
@@ -105,20 +107,23 @@ def _running_arg(data, axis, use_min):
     """Index of the running max (min) along ``axis``; a later tie wins, as in PyTorch.
 
     The running maximum m_j = max_{i<=j} x_i; the index for j is the last i <= j with
-    x_i == m_j, i.e. the running maximum of (i where x_i == m_i, else -1)."""
+    x_i == m_j, i.e. the running maximum of (i where x_i == m_i, else -1). A NaN, once seen,
+    stays the running value (as in PyTorch). Computed with NumPy on the host (CuPy has no
+    ufunc.accumulate for these ufuncs); indices carry no gradient.
+    """
     xp = get_array_module(data)
-    running = (xp.minimum if use_min else xp.maximum).accumulate(data, axis=axis)
-    shape = [1] * data.ndim
-    shape[axis] = data.shape[axis]
-    positions = xp.arange(data.shape[axis]).reshape(shape)
-    hit = data == running
-    if data.dtype.kind == "f":   # a NaN stays the running value once seen, as in PyTorch
-        nan = xp.isnan(data)
-        hit = hit | nan
-        seen_nan = xp.logical_or.accumulate(nan, axis=axis)
-        hit = xp.where(seen_nan, nan, hit)
-    marks = xp.where(hit, positions, -1)
-    return xp.maximum.accumulate(marks, axis=axis).astype(xp.int64)
+    x = to_numpy(data)
+    running = (np.fmin if use_min else np.fmax).accumulate(x, axis=axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    positions = np.arange(x.shape[axis]).reshape(shape)
+    hit = x == running
+    if x.dtype.kind == "f":
+        nan = np.isnan(x)
+        seen_nan = np.logical_or.accumulate(nan, axis=axis)
+        hit = np.where(seen_nan, nan, hit)
+    marks = np.where(hit, positions, -1)
+    return xp.asarray(np.maximum.accumulate(marks, axis=axis).astype(np.int64))
 
 
 def _cum_extreme(x, dim, use_min):

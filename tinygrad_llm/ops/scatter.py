@@ -12,7 +12,10 @@ combine by the reduction; plain ``scatter`` keeps one of them (which one is unsp
 PyTorch).
 """
 from ..autograd import Function
-from ..backend import get_array_module, scatter_add as _scatter_add_into
+import numpy as np
+
+from ..backend import get_array_module, is_cupy_array, scatter_add as _scatter_add_into
+from ..backend import to_numpy
 from .reduce import normalize_dims
 
 REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
@@ -35,8 +38,14 @@ def _at(name, xp, target, where, values):
     """Unbuffered in-place ``target[where] (op)= values`` for the ufunc ``name``."""
     if name == "add":
         _scatter_add_into(target, where, values)
-    else:   # NumPy (and recent CuPy) ufuncs: multiply.at, maximum.at, minimum.at
-        getattr(xp, name).at(target, where, values)
+    elif is_cupy_array(target):
+        # CuPy lacks multiply.at (and maximum.at on older versions): reduce on the host
+        # (slower, same numbers), then copy the result back into the device array
+        host = to_numpy(target)
+        getattr(np, name).at(host, tuple(to_numpy(w) for w in where), to_numpy(values))
+        target[...] = xp.asarray(host)
+    else:
+        getattr(np, name).at(target, where, values)
 
 
 def _check(op, x, axis, index, src_shape=None):
@@ -278,7 +287,7 @@ def masked_select(x, mask):
     if m.dtype != bool:
         raise RuntimeError(f"masked_select: expected a bool mask, got {m.dtype}")
     try:
-        shape = xp.broadcast_shapes(x.shape, m.shape)
+        shape = np.broadcast_shapes(x.shape, m.shape)
     except ValueError:
         raise RuntimeError(f"masked_select: the mask of shape {tuple(m.shape)} does not "
                            f"broadcast with the input of shape {tuple(x.shape)}") from None
