@@ -167,3 +167,5 @@ def test_parity_errors():
                lambda: torch.nn.functional.pad(torch.ones(1, 3), (3, 0), mode="reflect"))
     same_error(lambda: tg.ones(2, 3).unflatten(1, (2, 2)),
                lambda: torch.ones(2, 3).unflatten(1, (2, 2)))
+    same_error(lambda: tg.ones(2, 5).unflatten(1, (2, -1)),
+               lambda: torch.ones(2, 5).unflatten(1, (2, -1)))

@@ -191,9 +191,11 @@ def unflatten(x, dim, sizes):
     known = 1
     for s in sizes:
         known *= s if s != -1 else 1
-    if (-1 not in sizes and known != x.shape[axis]) or sizes.count(-1) > 1:
+    n = x.shape[axis]
+    fits = known == n if -1 not in sizes else known > 0 and n % known == 0
+    if not fits or sizes.count(-1) > 1:
         raise RuntimeError(f"unflatten: provided sizes {sizes} don't multiply up to the size "
-                           f"of dim {dim} ({x.shape[axis]}) in the input tensor")
+                           f"of dim {dim} ({n}) in the input tensor")
     return reshape(x, *(x.shape[:axis] + sizes + x.shape[axis + 1:]))
 
 
