@@ -15,7 +15,7 @@ IDX = np.array([[0, 2, 1, 0], [2, 2, 0, 1]])
 
 CASES = {
     "cumsum": lambda a: a.cumsum(1),
-    "cumprod_zeros": lambda a: (a * tg.tensor((X0 != 0).astype(np.float64), device=a.device))
+    "cumprod_zeros": lambda a: (a * tg.tensor(X0 != 0, dtype=a.dtype, device=a.device))
     .cumprod(1),
     "cummax": lambda a: a.cummax(0).values,
     "sort": lambda a: a.sort(1, descending=True).values,
@@ -35,6 +35,9 @@ CASES = {
                                                "prod"),
     "scatter_amax": lambda a: a.scatter_reduce(0, tg.tensor(IDX, device=a.device), a[:2] * 3,
                                                "amax", include_self=False),
+    "scatter_mean": lambda a: a.scatter_reduce(0, tg.tensor(IDX, device=a.device), a[:2] * 3,
+                                               "mean"),
+    "norm_inf": lambda a: a.norm(float("inf"), 1),
     "index_select": lambda a: a.index_select(1, tg.tensor([3, 0, 3], device=a.device)),
     "masked_select": lambda a: a.masked_select(a > 0),
     "remainder_copysign": lambda a: ops.remainder(a, 0.7) + ops.copysign(a, -a.flip(0)),
@@ -57,6 +60,17 @@ def test_same_values_and_gradients_on_every_device(device, name):
     np.testing.assert_allclose(y_dev, y_cpu, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(g_dev, g_cpu, rtol=1e-12, atol=1e-12)
     assert np.all(np.isfinite(g_cpu))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_float32_stays_float32(name):
+    """Values and every gradient on the way back keep float32 (no silent float64)."""
+    a = tg.tensor(X.astype(np.float32), requires_grad=True)
+    b = a * 1
+    b.retain_grad()
+    y = CASES[name](b)
+    y.backward(tg.ones(*y.shape))
+    assert y.dtype == np.float32 and b.grad.dtype == np.float32
 
 
 def test_no_grad_ops_on_every_device(device):

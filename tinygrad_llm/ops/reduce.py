@@ -287,7 +287,7 @@ class Norm(Function):
         safe_y = xp.where(y == 0, 1, y)
         if self.p == float("inf"):
             hit = xp.abs(x) == y
-            d = xp.sign(x) * hit / hit.sum(axis=self.axes, keepdims=True)
+            d = xp.sign(x) * hit / hit.sum(axis=self.axes, keepdims=True).astype(x.dtype)
         elif self.p == 2:
             d = x / safe_y
         else:

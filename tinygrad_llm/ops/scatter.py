@@ -188,7 +188,7 @@ class ScatterReduce(Function):
         if self.reduce == "sum":
             per_x, dsrc = (g if keep else 0), g[target]
         elif self.reduce == "mean":
-            n = xp.maximum(self.counts + keep, 1)
+            n = xp.maximum(self.counts + keep, 1).astype(g.dtype)
             per_x, dsrc = (g / n if keep else 0), (g / n)[target]
         elif self.reduce == "prod":
             per_x, dsrc = self._prod_grads(xp, g, x, s, out)
