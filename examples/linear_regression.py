@@ -58,8 +58,8 @@ def closed_form(X, y):
 def gd_by_hand(X, y, lr, steps):
     """Full-batch gradient descent with tensors: p <- p - lr * dL/dp."""
     Xt, yt = tg.tensor(X), tg.tensor(y)
-    w = tg.zeros(X.shape[1], requires_grad=True)                          # (d,)
-    b = tg.zeros((), requires_grad=True)
+    w = tg.zeros(X.shape[1], dtype=Xt.dtype, requires_grad=True)         # (d,)
+    b = tg.zeros((), dtype=Xt.dtype, requires_grad=True)
     for _ in range(steps):
         loss = mse_loss(Xt @ w + b, yt)            # (1/n) sum (y_i - y^_i)^2
         w.grad = b.grad = None
@@ -73,8 +73,8 @@ def gd_by_hand(X, y, lr, steps):
 def sgd_by_hand(X, y, lr, epochs, batch_size, seed):
     """Mini-batch SGD, lr_t = lr / (1 + t / (2 * batches per epoch))."""
     rng = np.random.default_rng(seed)
-    w = tg.zeros(X.shape[1], requires_grad=True)
-    b = tg.zeros((), requires_grad=True)
+    w = tg.zeros(X.shape[1], dtype=X.dtype, requires_grad=True)
+    b = tg.zeros((), dtype=X.dtype, requires_grad=True)
     t, per_epoch = 0, -(-len(X) // batch_size)
     for _ in range(epochs):
         order = rng.permutation(len(X))
@@ -93,7 +93,7 @@ def sgd_by_hand(X, y, lr, epochs, batch_size, seed):
 
 def fit_with_optimizer(X, y, make_opt, epochs, batch_size, seed, scheduler=None):
     """nn.Linear(d, 1) trained by an optimizer; batch_size=None is the full batch."""
-    model = nn.Linear(X.shape[1], 1, generator=tg.Generator(seed))
+    model = nn.Linear(X.shape[1], 1, generator=tg.Generator(seed), dtype=X.dtype)
     with tg.no_grad():
         model.weight.zero_()
         model.bias.zero_()

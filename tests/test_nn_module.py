@@ -85,11 +85,14 @@ def test_zero_grad_and_apply():
     assert seen[-1] == "Net" and seen.count("Linear") == 4
 
 
-def test_state_dict_round_trip_copies():
+def test_state_dict_round_trip_shares_memory_like_torch():
     a, b = Net(), Net()
     sd = a.state_dict()
-    sd["embed.weight"][0, 0] = 123.0                # a copy: the module is untouched
-    assert a.embed.weight.data[0, 0] != 123.0
+    assert isinstance(sd["embed.weight"], tg.Tensor) and not sd["embed.weight"].requires_grad
+    sd["embed.weight"][0, 0] = 123.0                # shares memory, as in PyTorch
+    assert a.embed.weight.data[0, 0] == 123.0
+    sd["embed.weight"].copy_(tg.zeros(*sd["embed.weight"].shape))
+    assert not a.embed.weight.data.any()
     b.load_state_dict(a.state_dict())
     for (n1, t1), (n2, t2) in zip(a._state_items(), b._state_items()):
         assert n1 == n2
@@ -101,8 +104,8 @@ def test_state_dict_round_trip_copies():
 
 def test_load_state_dict_errors_name_every_bad_key_and_load_nothing():
     net = Net()
-    before = net.state_dict()
-    bad = net.state_dict()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    bad = dict(net.state_dict())
     del bad["blocks.1.fc.bias"]
     bad["extra.weight"] = np.zeros(2)
     bad["heads.a.weight"] = np.zeros((3, 2))

@@ -1,9 +1,6 @@
 """The PyTorch-style programs of examples/torch_style/ run as written (``import tinygrad_llm as
 torch`` and nothing else changed), and, with their import lines pointed back at PyTorch, give
-the same losses under real torch from the same starting weights.
-
-The tests marked xfail wait for core names that are being added (each reason lists them); they
-are not strict, so they report XPASS as soon as the names exist and the marks can go."""
+the same losses under real torch from the same starting weights."""
 import ast
 import contextlib
 import io
@@ -18,19 +15,6 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDER = os.path.join(REPO, "examples", "torch_style")
 PROGRAMS = ["char_gpt", "polynomial_custom_function", "polynomial_dataloader"]
-
-NEEDS_POLY = pytest.mark.xfail(strict=False, reason=(
-    "needs core names: tl.sin, tl.float, tl.device, tl.optim exported by `import "
-    "tinygrad_llm`, autograd.Function.apply delegating static-forward subclasses to "
-    "custom_function.apply"))
-NEEDS_DATA = pytest.mark.xfail(strict=False, reason=(
-    "needs core names: tl.sin, tl.nn, tl.optim, tl.save/tl.load exported by `import "
-    "tinygrad_llm`, and torch's promotion (float32 ** int64 tensor stays float32)"))
-NEEDS_GPT = pytest.mark.xfail(strict=False, reason=(
-    "needs core names: tinygrad_llm.nn.functional (module alias), tl.long, tl.tril, tl.topk, "
-    "tl.multinomial, tl.save/tl.load, tl.cuda, tl.optim and tl.nn.utils exported by "
-    "`import tinygrad_llm`"))
-
 
 def _to_torch(source):
     """The program with its import lines pointed at PyTorch (tinygrad_llm -> torch)."""
@@ -78,7 +62,6 @@ def test_programs_name_tinygrad_llm_only_in_imports(name):
 
 # ----- the polynomial fit (custom autograd.Function, sin, RMSprop) ---------------------------
 
-@NEEDS_POLY
 def test_polynomial_runs_unchanged_and_fits():
     result, printed = _quiet(_load("polynomial_custom_function").main, ["--steps", "300"])
     losses = result["losses"]
@@ -87,7 +70,6 @@ def test_polynomial_runs_unchanged_and_fits():
     assert "Result: y = " in printed and printed.count("\n") == 4
 
 
-@NEEDS_POLY
 def test_polynomial_losses_match_torch():
     """100 steps: no random numbers are drawn, so both start alike. (Later, a and c sit at 0
     where their true gradient is 0, and RMSprop scales the float32 rounding noise of each
@@ -102,7 +84,6 @@ def test_polynomial_losses_match_torch():
 
 # ----- the character-level GPT (DataLoader, AdamW groups, clipping, save/load, sampling) ------
 
-@NEEDS_GPT
 def test_char_gpt_runs_unchanged(tmp_path):
     import tinygrad_llm as tl
     program = _load("char_gpt")
@@ -120,7 +101,6 @@ def test_char_gpt_runs_unchanged(tmp_path):
                                   trained(idx)[0].detach().numpy())
 
 
-@NEEDS_GPT
 def test_char_gpt_losses_match_torch():
     """Same weights (torch's initial ones copied over), same batches (one fixed order given
     as sampler=), no dropout: the two training runs give the same losses."""
@@ -146,7 +126,6 @@ def test_char_gpt_losses_match_torch():
 
 # ----- the polynomial fit with datasets and loaders (random_split, Adagrad, save/load) ---------
 
-@NEEDS_DATA
 def test_polynomial_dataloader_runs_unchanged(tmp_path):
     out = str(tmp_path / "best.pt")
     result, printed = _quiet(_load("polynomial_dataloader").main,
@@ -158,7 +137,6 @@ def test_polynomial_dataloader_runs_unchanged(tmp_path):
     assert model[0].weight.dtype == np.float32 and model[0].weight.shape == (1, 3)
 
 
-@NEEDS_DATA
 def test_polynomial_dataloader_matches_torch(tmp_path):
     """Same weights, the same fixed split and batch order: the same epoch losses."""
     import torch

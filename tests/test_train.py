@@ -86,7 +86,7 @@ def test_early_stopping_and_best_weights(tmp_path):
     snapshots = []
 
     def eval_fn(m):
-        snapshots.append(m.state_dict())
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
         return next(scores)
 
     result = train(model, gb, cfg, eval_fn=eval_fn, log=lambda *a: None)
@@ -124,7 +124,7 @@ def signal_after_batch(get_batch, n, signals=(signal.SIGINT,)):
 
 
 def weights(model):
-    return {k: v.copy() for k, v in model.state_dict().items()}
+    return {k: v.data.copy() for k, v in model.state_dict().items()}
 
 
 def assert_same_weights(a, b):

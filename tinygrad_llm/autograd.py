@@ -68,6 +68,30 @@ class enable_grad(_GradMode):
     enabled = True
 
 
+class set_grad_enabled(_GradMode):
+    """``with set_grad_enabled(False):`` is no_grad, ``(True)`` enable_grad (PyTorch's)."""
+
+    def __init__(self, mode=True):
+        self.enabled = bool(mode)
+
+    def __call__(self, fn):
+        mode = self.enabled
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class inference_mode(set_grad_enabled):
+    """PyTorch's inference_mode: here the same as no_grad (no graph is recorded; the tensors
+    made inside can later be used in a graph, where PyTorch would refuse)."""
+
+    def __init__(self, mode=True):
+        super().__init__(not mode)
+
+
 class Function:
     """Base class of every differentiable op (see the module docstring)."""
 
@@ -231,7 +255,7 @@ def backward(root, grad, retain_graph=False):
             input_grads = (None,) * len(node.parents)
         else:
             if node.retained_output is not None:
-                node.retained_output.grad = Tensor._wrap(g)
+                node.retained_output._grad = Tensor._wrap(g)
             if node._version_checks:
                 _check_versions(node)
             input_grads = node.backward(g)
@@ -291,7 +315,7 @@ def _accumulate_leaf(leaf, g):
         # a leaf's .grad must never alias another gradient that someone may change in place.
         grad = xp.empty(leaf.data.shape, dtype=leaf.data.dtype)
         grad[...] = g
-        leaf.grad = Tensor._wrap(grad)
+        leaf._grad = Tensor._wrap(grad)
     else:
         # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no .shape
         # to keep and cannot be updated in place by an optimizer

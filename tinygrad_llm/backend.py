@@ -53,6 +53,39 @@ def device_of(x):
     return "cuda" if is_cupy_array(x) else "cpu"
 
 
+class device:
+    """PyTorch's device object: ``device("cuda:0")``, ``device("cpu")``, ``device("cuda", 0)``;
+    accepted wherever a device name is. ``.type`` is "cpu" or "cuda", ``.index`` None or N."""
+
+    def __init__(self, type, index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        name = str(type).lower()
+        if ":" in name:
+            name, _, idx = name.partition(":")
+            index = int(idx)
+        if name not in ("cpu", "cuda"):
+            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device "
+                               f"string: {type}")
+        self.type, self.index = name, index
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type,
+                                                                         other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
 def check_device(device):
     """Normalize a device name ('cpu', 'cuda', 'cuda:0', 'gpu') and check it can be used."""
     if device is None:

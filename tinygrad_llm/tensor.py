@@ -61,12 +61,12 @@ class _HookHandle:
 
 
 class Tensor(OpMethods):
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_version", "_grad_hooks",
+    __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version", "_grad_hooks",
                  "__weakref__")
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None):
         self.data = _to_array(data, dtype, device)
-        self.grad = None
+        self._grad = None
         self._ctx = None
         self._version = [0]
         self._grad_hooks = None
@@ -81,7 +81,7 @@ class Tensor(OpMethods):
         if type(array) is not np.ndarray and not backend.is_cupy_array(array):
             array = np.asarray(array)  # NumPy ufuncs return scalars for 0-d inputs
         t.data = array
-        t.grad = None
+        t._grad = None
         t._ctx = ctx
         t._version = [0]
         t._grad_hooks = None
@@ -136,16 +136,54 @@ class Tensor(OpMethods):
         return self.data.shape[0]
 
     def __repr__(self):
+        """PyTorch's format: tensor([1.0000, 2.5000], requires_grad=True); the dtype is shown
+        unless it is the default float dtype, int64 or bool."""
         extra = ""
+        if self.dtype not in (dtypes.get_default_dtype(), np.int64, np.bool_):
+            extra += f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extra += ", device='cuda:0'"
         if self._ctx is not None:
-            extra = f", grad_fn={self._ctx!r}"
+            extra += f", grad_fn={self._ctx!r}"
         elif self.requires_grad:
-            extra = ", requires_grad=True"
-        dev = "" if self.device == "cpu" else ", device='cuda'"
-        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4)
-        return f"tensor({body}, dtype={self.dtype}{dev}{extra})"
+            extra += ", requires_grad=True"
+        return f"tensor({_format_values(backend.to_numpy(self.data))}{extra})"
+
+    def __format__(self, spec):
+        """f"{loss:.4f}" formats the number of a one-element tensor, as in PyTorch."""
+        if spec and self.data.size == 1:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t) gives the numbers (a copy for a GPU tensor)."""
+        a = backend.to_numpy(self.data)
+        return a if dtype is None else a.astype(dtype)
 
     __hash__ = object.__hash__  # == is elementwise, as in PyTorch, so hash by identity
+
+    # ----- the gradient ------------------------------------------------------------------------
+    @property
+    def grad(self):
+        """d(loss)/d(self) after backward() (leaves, and tensors that called retain_grad)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
+                                f"of type {type(value).__name__}")
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError(f"assigned grad has data of a different size: "
+                                   f"{tuple(value.shape)} for a tensor of {tuple(self.shape)}")
+            if value.dtype != self.dtype:
+                raise RuntimeError(f"assigned grad has data of a different type: "
+                                   f"{value.dtype} for a tensor of {self.dtype}")
+            if value.device != self.device:
+                raise RuntimeError(f"assigned grad has data located on a different device: "
+                                   f"{value.device} for a tensor on {self.device}")
+        self._grad = value
 
     # ----- autograd --------------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -226,11 +264,23 @@ class Tensor(OpMethods):
         return backend.to_numpy(self.data).tolist()
 
     # ----- device and dtype ------------------------------------------------------------------
-    def to(self, target):
-        """``to('cpu' | 'cuda')`` moves the data; ``to(dtype)`` casts it (differentiably)."""
-        if isinstance(target, str) and target.lower().split(":")[0] in ("cpu", "cuda", "gpu"):
-            return _ops.to_device(self, backend.check_device(target))
-        return _ops.cast(self, np.dtype(target))
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or the
+        keywords: moves the data and casts it (differentiably); self when nothing changes."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, backend.device) or (isinstance(a, str) and a.lower().split(
+                    ":")[0] in ("cpu", "cuda", "gpu")):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None and backend.check_device(device) != self.device:
+            out = _ops.to_device(out, backend.check_device(device))
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = _ops.cast(out, np.dtype(dtype))
+        return out.clone() if copy and out is self else out
 
     def cpu(self):
         return self.to("cpu")
@@ -330,6 +380,18 @@ class Tensor(OpMethods):
     def __or__(self, other):
         return Tensor._wrap(self.data | _raw(other))
 
+    def __xor__(self, other):
+        return Tensor._wrap(self.data ^ _raw(other))
+
+    def __rand__(self, other):
+        return Tensor._wrap(_raw(other) & self.data)
+
+    def __ror__(self, other):
+        return Tensor._wrap(_raw(other) | self.data)
+
+    def __rxor__(self, other):
+        return Tensor._wrap(_raw(other) ^ self.data)
+
     def __bool__(self):
         if self.data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {tuple(self.shape)} "
@@ -390,6 +452,24 @@ class Tensor(OpMethods):
 
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
+
+
+def _format_values(a):
+    """The numbers as PyTorch prints them: 1., 2. when all are whole; else 4 decimals; or
+    scientific notation when the magnitudes span too much."""
+    if a.dtype.kind != "f" or a.size == 0:
+        return np.array2string(a, separator=", ", prefix="tensor(")
+    finite = np.abs(a[np.isfinite(a)])
+    if finite.size and np.all(finite == np.round(finite)) and finite.max() < 1e8:
+        fmt = "{:.0f}.".format
+    elif finite.size and (finite.max() >= 1e8 or (finite[finite > 0].size and (
+            finite.max() / finite[finite > 0].min() > 1e3 or finite[finite > 0].min() < 1e-4))):
+        fmt = "{:.4e}".format
+    else:
+        fmt = "{:.4f}".format
+    return np.array2string(a, separator=", ", prefix="tensor(",
+                           formatter={"float_kind": lambda v: fmt(v) if np.isfinite(v) else
+                                      str(v)})
 
 
 # These modules import Tensor from this file, so they are imported after the class exists.

@@ -282,7 +282,7 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
             if val < run["best_val"]:
                 run["best_val"], run["bad_evals"] = val, 0
                 if cfg.keep_best:
-                    run["best_state"] = model.state_dict()
+                    run["best_state"] = {k: v.data.copy() for k, v in model.state_dict().items()}
             else:
                 run["bad_evals"] += 1
         if record is not None and main:

@@ -98,7 +98,7 @@ class Seed004LM(nn.Module):
         idx = _ids(idx)
         B, T = idx.shape
         rows = F.embedding(idx, self.W_h)                                         # (B, T, V)
-        prefix = Tensor(np.tril(np.ones((T, T), dtype=np.float32)))               # (T, T)
+        prefix = Tensor(np.tril(np.ones((T, T), dtype=rows.dtype)))               # (T, T)
         logits = self.W_e + prefix @ rows     # sum_{i<=t} W_h[w_i], every t      (B, T, V)
         loss = None
         if targets is not None:

@@ -9,8 +9,10 @@
     transformer.py  positional encodings, feed-forward, Transformer encoder/decoder layers,
                     stacks and the full Transformer
     loss.py         the loss Modules (MSELoss, CrossEntropyLoss, ...; formulas in losses.py)
+    functional.py   F as PyTorch users import it (tinygrad_llm.functional + the losses)
+    utils.py        clip_grad_norm_, clip_grad_value_, parameters_to_vector
 """
-from . import init
+from . import functional, init, utils
 from .attention import MultiheadAttention
 from .layers import (GELU, Dropout, Embedding, Flatten, Identity, LayerNorm, Linear, ReLU,
                      Sigmoid, Softmax, Tanh)
@@ -32,5 +34,5 @@ __all__ = [
     "MultiheadAttention", "Parameter", "PositionwiseFeedForward", "ReLU", "Sequential",
     "Sigmoid", "SinusoidalPositionalEncoding", "Softmax", "Tanh", "Transformer",
     "TransformerDecoder", "TransformerDecoderLayer", "TransformerEncoder",
-    "TransformerEncoderLayer", "init", "sinusoidal_position_encoding",
+    "TransformerEncoderLayer", "functional", "init", "sinusoidal_position_encoding", "utils",
 ]

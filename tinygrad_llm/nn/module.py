@@ -228,8 +228,10 @@ class Module:
                     yield pre + name, b
 
     def state_dict(self):
-        """An ordered dict name -> a copy of the array (NumPy or CuPy, as stored)."""
-        return OrderedDict((name, t.data.copy()) for name, t in self._state_items())
+        """An ordered dict name -> Tensor, detached and sharing memory with the parameter or
+        buffer (as PyTorch's: ``sd[name].copy_(x)`` changes the model; copy the values, e.g.
+        ``{k: v.clone() for k, v in sd.items()}``, to keep a snapshot)."""
+        return OrderedDict((name, t.detach()) for name, t in self._state_items())
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy arrays from ``state_dict`` into the parameters and buffers, by name.
@@ -288,14 +290,22 @@ class Module:
                         t.grad = Tensor._wrap(fn(t.grad.data))
         return self
 
-    def to(self, target):
-        """``to('cpu' | 'cuda')`` moves every parameter and buffer; ``to(dtype)`` casts the
-        floating ones. Returns self."""
-        if isinstance(target, str) and target.lower().split(":")[0] in ("cpu", "cuda", "gpu"):
-            device = backend.check_device(target)
-            return self._map_tensors(lambda a: backend.to_device(a, device))
-        dtype = np.dtype(target)
-        return self._map_tensors(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or the keywords: moves every
+        parameter and buffer, casts the floating ones. Returns self."""
+        for a in args:
+            if isinstance(a, backend.device) or (isinstance(a, str) and a.lower().split(
+                    ":")[0] in ("cpu", "cuda", "gpu")):
+                device = a
+            else:
+                dtype = a
+        if device is not None:
+            name = backend.check_device(device)
+            self._map_tensors(lambda a: backend.to_device(a, name))
+        if dtype is not None:
+            d = np.dtype(dtype)
+            self._map_tensors(lambda a: a.astype(d) if a.dtype.kind == "f" else a)
+        return self
 
     def cpu(self):
         return self.to("cpu")

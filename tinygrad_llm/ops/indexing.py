@@ -4,6 +4,8 @@ Their backward passes scatter the gradient back to where the values came from. W
 (integer-array) indexing an element can be used several times, so the scatter must *add*:
 ``np.add.at`` does, while ``g[idx] += up`` would count a repeated index only once.
 """
+import operator
+
 from ..autograd import Function
 from ..backend import get_array_module, scatter_add
 from ..kernels import embedding as embedding_kernel
@@ -200,11 +202,23 @@ class Cat(Function):
         return tuple(grads)
 
 
+def _dim(dim, op):
+    """An int dim; a 0-d integer tensor is accepted too, anything else is a TypeError."""
+    try:
+        return operator.index(dim)
+    except TypeError:
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}") from None
+
+
 def cat(tensors, dim=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
-    (axis,) = normalize_dims(dim, tensors[0].ndim, "cat")
+    for k, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(f"cat: zero-dimensional tensor (at position {k}) cannot be "
+                               f"concatenated; use stack to join scalars")
+    (axis,) = normalize_dims(_dim(dim, "cat"), tensors[0].ndim, "cat")
     return Cat.apply(*tensors, dim=axis)
 
 
@@ -217,6 +231,7 @@ def stack(tensors, dim=0):
     shapes = {tuple(t.shape) for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: expects each tensor to be equal size, got {sorted(shapes)}")
+    dim = _dim(dim, "stack")
     return cat([unsqueeze(t, dim) for t in tensors], dim)
 
 

@@ -9,31 +9,45 @@ summed back to each input's batch shape. The common case of a batch of rows time
 matrix ((B, T, C) @ (C, D)) is done as one large 2-D GEMM, which BLAS runs much faster than
 a loop of small ones.
 """
+import math
+
 from ..autograd import Function
 from ..kernels.fastnp import array_module
 from .elementwise import unbroadcast
 
 
-def _check_shapes(a, b):
+class MatMulError(ValueError, RuntimeError):
+    """Shapes or dtypes that cannot be multiplied (PyTorch raises RuntimeError)."""
+
+
+def _check(a, b, name="matmul"):
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                         f"{a.shape} and {b.shape}")
+        raise MatMulError(f"{name}: both arguments need at least 1 dimension, got shapes "
+                          f"{a.shape} and {b.shape}")
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
-                         f"({k_a} != {k_b})")
+        raise MatMulError(f"{name}: shapes {a.shape} and {b.shape} cannot be multiplied "
+                          f"({k_a} != {k_b})")
+    if a.dtype != b.dtype:
+        raise MatMulError(f"{name}: expected both arguments to have the same dtype, but got "
+                          f"{a.dtype} and {b.dtype}; convert one with .to(dtype)")
+
+
+def _rows(x):
+    """x (..., n) as a 2-D (rows, n) array: the batch axes folded into one (also when empty)."""
+    return x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
 
 
 class MatMul(Function):
     """C = A @ B;   dA = dC @ B^T,  dB = A^T @ dC   (module docstring: 1-D and batches)."""
 
     def forward(self, a, b):
-        _check_shapes(a, b)
+        _check(a, b)
         self.save_for_backward(a, b)
         xp = array_module(a, b)
         if b.ndim == 2 and a.ndim >= 2:  # rows times one matrix: a single 2-D GEMM
-            c = xp.matmul(a.reshape(-1, a.shape[-1]), b)
+            c = xp.matmul(_rows(a), b)
             return c.reshape(a.shape[:-1] + (b.shape[1],))
         return xp.matmul(a, b)
 
@@ -52,11 +66,11 @@ class MatMul(Function):
             g2 = xp.expand_dims(g2, -1)                # put back the column axis
         ga = gb = None
         if b2.ndim == 2 and a2.ndim >= 2:              # rows @ matrix: 2-D GEMMs again
-            g_rows = g2.reshape(-1, g2.shape[-1])      # (N, n)
+            g_rows = _rows(g2)                         # (N, n)
             if need_a:
                 ga = xp.matmul(g_rows, b2.T).reshape(a2.shape)
             if need_b:
-                gb = xp.matmul(a2.reshape(-1, a2.shape[-1]).T, g_rows)
+                gb = xp.matmul(_rows(a2).T, g_rows)
         else:
             if need_a:
                 ga = unbroadcast(xp.matmul(g2, xp.swapaxes(b2, -1, -2)), a2.shape)
@@ -69,8 +83,8 @@ class MatMul(Function):
         return ga, gb
 
 
-def matmul(a, b):
-    return MatMul.apply(a, b)
+def matmul(input, other):
+    return MatMul.apply(input, other)
 
 
 class Linear(Function):
@@ -82,8 +96,11 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
+        if x.dtype != weight.dtype:
+            raise MatMulError(f"linear: the input has dtype {x.dtype} but the weight has "
+                              f"{weight.dtype}; convert the input with .to({weight.dtype})")
         xp = array_module(x, weight)
-        x2 = x.reshape(-1, x.shape[-1])                               # (N, in)
+        x2 = _rows(x)                                                 # (N, in)
         y = xp.matmul(x2, weight.T)                                   # (N, out)
         if bias is not None:
             y += bias
@@ -93,12 +110,12 @@ class Linear(Function):
         x, weight = self.saved
         xp = array_module(g)
         need_x, need_w, need_b = self.needs_input_grad
-        g2 = g.reshape(-1, g.shape[-1])                               # (N, out)
+        g2 = _rows(g)                                                 # (N, out)
         dx = xp.matmul(g2, weight).reshape(x.shape) if need_x else None          # (..., in)
-        dw = xp.matmul(g2.T, x.reshape(-1, x.shape[-1])) if need_w else None     # (out, in)
+        dw = xp.matmul(g2.T, _rows(x)) if need_w else None                       # (out, in)
         db = g2.sum(axis=0) if need_b else None                       # (out,)
         return dx, dw, db
 
 
-def linear(x, weight, bias=None):
-    return Linear.apply(x, weight, bias)
+def linear(input, weight, bias=None):
+    return Linear.apply(input, weight, bias)

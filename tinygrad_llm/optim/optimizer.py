@@ -7,8 +7,8 @@
 
 Each group is a dict holding its hyperparameters (the defaults, overridden per group), its
 ``params`` (the Tensors) and their ``param_names``. ``state`` maps a parameter's name to its
-per-parameter state (a step count and moment arrays); a parameter that never had a gradient has
-no state. ``state_dict()`` is plain data: names, numbers, lists and NumPy arrays (copies), so a
+per-parameter state (a step count and moment arrays), and can be indexed by the parameter too
+(``opt.state[p]``); a parameter that never had a gradient has no state. ``state_dict()`` is plain data: names, numbers, lists and NumPy arrays (copies), so a
 checkpoint can store it as JSON plus arrays without pickle; ``load_state_dict`` checks the
 names and shapes before it changes anything.
 
@@ -25,13 +25,49 @@ def _is_array(x):
     return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, Tensor)
 
 
+class ParamState(dict):
+    """The per-parameter state, stored under each parameter's name; also looked up by the
+    parameter itself, as PyTorch's ``optimizer.state[p]``."""
+
+    def __init__(self, names_by_id):
+        super().__init__()
+        self._names = names_by_id                  # id(parameter) -> its name
+
+    def _key(self, key):
+        if isinstance(key, Tensor):
+            if id(key) not in self._names:
+                raise KeyError("this tensor is not one of the optimizer's parameters")
+            return self._names[id(key)]
+        return key
+
+    def __getitem__(self, key):
+        return super().__getitem__(self._key(key))
+
+    def __setitem__(self, key, value):
+        super().__setitem__(self._key(key), value)
+
+    def __contains__(self, key):
+        return isinstance(key, Tensor) and id(key) in self._names and super().__contains__(
+            self._names[id(key)]) or (not isinstance(key, Tensor) and super().__contains__(key))
+
+    def get(self, key, default=None):
+        return super().get(self._key(key), default)
+
+    def setdefault(self, key, default=None):
+        return super().setdefault(self._key(key), default)
+
+    def pop(self, key, *default):
+        return super().pop(self._key(key), *default)
+
+
 class Optimizer:
     """Base class; see the module docstring. ``defaults``: the hyperparameters and their
     default values, e.g. {"lr": 1e-3, "betas": (0.9, 0.999)}."""
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
-        self.state = {}
+        self._names_by_id = {}
+        self.state = ParamState(self._names_by_id)
         self.param_groups = []
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
@@ -73,6 +109,7 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"], group["param_names"] = params, names
+        self._names_by_id.update((id(p), n) for p, n in zip(params, names))
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none=True):
@@ -157,7 +194,7 @@ class Optimizer:
                 if isinstance(self.defaults.get(key), tuple):
                     value = tuple(value)
                 mine[key] = value
-        self.state = {}
+        self.state = ParamState(self._names_by_id)
         for name, entry in state.items():
             p = by_name[name]
             xp = get_array_module(p.data)
