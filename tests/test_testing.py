@@ -106,3 +106,26 @@ def test_strided_gives_equal_values(data):
     a = data.draw(tst.arrays(shape=tst.shapes(min_dims=1)))
     s = data.draw(tst.strided(a))
     np.testing.assert_array_equal(a, s)
+
+
+def test_check_op_names_the_check_that_fails():
+    from tinygrad_llm.autograd import Function
+    from tinygrad_llm.testing import check_op
+
+    class BadSquare(Function):       # forward right, backward off by a factor of 2
+        def forward(self, x):
+            self.save_for_backward(x)
+            return x * x
+
+        def backward(self, g):
+            (x,) = self.saved
+            return g * x
+
+    x = np.array([0.5, -1.5, 2.0])
+    assert check_op(lambda t: t * t, [x], ref=lambda a: a * a, twin=lambda t: t ** 2)
+    with pytest.raises(AssertionError, match="reference"):
+        check_op(lambda t: t * t, [x], ref=lambda a: a * a + 1)
+    with pytest.raises(Exception, match="gradient|gradcheck"):
+        check_op(BadSquare.apply, [x])
+    with pytest.raises(AssertionError, match="twin"):
+        check_op(lambda t: t * t, [x], twin=lambda t: t * 3)
