@@ -3,10 +3,9 @@
 Two OpenBLAS libraries live in the process: NumPy's (``numpy.libs/libscipy_openblas64_*``,
 behind ``a @ b``) and SciPy's (``scipy.libs/libscipy_openblas*``, behind numba's ``np.dot``).
 Each keeps its own pool of worker threads, and after every multithreaded call those workers
-keep spinning for a while (OpenBLAS's THREAD_TIMEOUT, ~0.1 s by default) waiting for more
-work. On a 2-core machine that spinning thread takes the core from whatever runs next: a numba
-kernel split across both cores right after a GEMM ran up to 2x slower, and the GPT training
-step spent ~15% of its CPU time spinning (benchmarks/README.md, "BLAS threads").
+keep spinning for a while (OpenBLAS's THREAD_TIMEOUT) waiting for more work. On a machine with
+few cores that spinning thread takes the core from whatever runs next (benchmarks/README.md,
+"BLAS threads", has the measurements).
 
 So the ops never let OpenBLAS start its threads:
 
@@ -15,16 +14,14 @@ So the ops never let OpenBLAS start its threads:
     matmul(a, b)             a @ b for 2-D NumPy arrays with the rows of the result (or its
                              columns, when there are few rows) split across the kernels' thread
                              pool (``_dispatch.parallel_items``), one single-threaded GEMM per
-                             thread; the same speed as OpenBLAS's own 2 threads, measured
-                             (2048 x 256 @ 256 x 1024: 8.5 ms vs 8.3 ms), and nothing spins
-                             afterwards: idle pool threads sleep on a lock.
+                             thread: as fast as OpenBLAS's own threads, and nothing spins
+                             afterwards (idle pool threads sleep on a lock).
 
 One shape gets its own kernel: A with a handful of rows times the transpose of a C-contiguous
 W (N, K), i.e. a Linear layer or the tied output head during a decoding step. That product
-streams W once; NumPy hands it to OpenBLAS's gemv, which ran 2-4x slower than the numba loop
-``_few_rows_times_transposed`` measured on the GPT decoding shapes (benchmarks/README.md,
-"Generation"): its threads must be woken at every call, while numba's OpenMP workers are
-still spinning from the previous layer.
+streams W once; OpenBLAS's gemv must wake its threads at every call, while numba's OpenMP
+workers are still spinning from the previous layer, so the numba loop
+``_few_rows_times_transposed`` is faster there (benchmarks/README.md, "Generation").
 """
 import ctypes
 import glob

@@ -3,9 +3,8 @@
 Why: a fresh NumPy array of more than a few hundred KB comes either from a new ``mmap`` or
 from heap memory that glibc has just given back to the kernel, so the first write to each of
 its pages is a page fault. A training step allocates the same large shapes every step (gates,
-activations, logits, their gradients), and on the development machine that cost ~2,600 faults
-and 15 ms of system time per LSTM classifier step, ~5,000 faults per GPT step
-(benchmarks/README.md). The kernels therefore take their large outputs from this pool, which
+activations, logits, their gradients), thousands of faults per step (benchmarks/README.md has
+the counts). The kernels therefore take their large outputs from this pool, which
 keeps every buffer it has handed out and hands it out again once nobody uses it any more.
 
 "Nobody uses it" is CPython's reference count: a buffer is free when the only reference left is

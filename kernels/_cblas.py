@@ -5,8 +5,7 @@
 
 Why: inside an ``@njit`` kernel, ``np.dot`` calls the BLAS that SciPy exports
 (``scipy.linalg.cython_blas``, SciPy's bundled OpenBLAS), while NumPy's wheels bundle their
-own, newer OpenBLAS. On the small per-step products of the LSTM recurrence, (32, 128) @
-(128, 512), NumPy's ran 61-69 us against 88-106 us for SciPy's, with identical results
+own, newer OpenBLAS, which is faster on the small per-step products of the LSTM recurrence
 (benchmarks/README.md, "LSTM"). ``gemm`` also takes beta, so a kernel can accumulate
 C += A B in place instead of through a temporary.
 

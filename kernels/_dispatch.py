@@ -232,10 +232,9 @@ def prepare_out(out, name, shape, dtype, xp):
 # ---------------------------------------------------------------------------------------------
 # glibc hands out same-sized large blocks at fixed distances (size + 16 bytes apart), so a
 # kernel's fresh output often starts at nearly the same offset within a 4 KiB page as its
-# input. Measured on this project's CPUs (benchmarks/README.md, "Output placement"), a numba
-# loop that loads x[j] and stores y[j], t[j] then runs up to 7x slower at some such distances
-# (the core's memory-disambiguation logic compares only the low address bits and makes loads
-# wait for unrelated stores). Starting each output at least _APART bytes away, modulo the page,
+# input. A numba loop that loads x[j] and stores y[j], t[j] then runs several times slower at
+# some such distances (the core's memory-disambiguation logic compares only the low address
+# bits and makes loads wait for unrelated stores; benchmarks/README.md, "Output placement"). Starting each output at least _APART bytes away, modulo the page,
 # from every input and every other output avoids it: ``empty_apart`` over-allocates one page
 # and returns a view at a chosen offset.
 
@@ -278,10 +277,10 @@ def write_into(out, result):
 # Parallel loops: serial nogil kernels run on a few Python threads
 # ---------------------------------------------------------------------------------------------
 # The CPU kernels are compiled with @njit(nogil=True) and take (first, stop, step) work-item
-# bounds; ``parallel_items`` runs them on numba.get_num_threads() threads. Measured here, this
-# halves cold compile time against parallel=True/prange (parfors doubled it: 8 s vs 3.7 s for
-# the attention forward) and keeps numba's OpenMP layer, which OpenBLAS refuses to nest in,
-# out of the BLAS-calling kernels. Each call costs ~20-50 us of thread hand-off.
+# bounds; ``parallel_items`` runs them on numba.get_num_threads() threads. This compiles much
+# faster than parallel=True/prange (parfors) and keeps numba's OpenMP layer, which OpenBLAS
+# refuses to nest in, out of the BLAS-calling kernels. Each call costs tens of microseconds of
+# thread hand-off, so small calls run inline.
 
 _pool = None
 _pool_size = 0
