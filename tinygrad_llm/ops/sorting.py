@@ -7,6 +7,7 @@ position j is added to the input position indices[j] (and to nothing else).
 Ties: sort is stable (equal values keep their order) in both directions. NaN counts as larger
 than every number, as in PyTorch: last in an ascending sort, first in a descending one.
 """
+import operator
 from collections import namedtuple
 
 from ..backend import get_array_module
@@ -72,7 +73,8 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
         return TopkResult(x * 1, Tensor._wrap(get_array_module(x.data).zeros((), "int64")))
     axis = _axis(x, dim, "topk")
     n = x.shape[axis]
-    if not isinstance(k, int) or not 0 <= k <= n:
+    k = operator.index(k)
+    if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k out of range (k = {k}, dimension {axis} "
                            f"has size {n})")
     order = _argsort(x.data, axis, descending=largest)
@@ -93,7 +95,8 @@ def kthvalue(x, k, dim=-1, keepdim=False):
         return KthvalueResult(x * 1, Tensor._wrap(get_array_module(x.data).zeros((), "int64")))
     axis = _axis(x, dim, "kthvalue")
     n = x.shape[axis]
-    if not isinstance(k, int) or not 1 <= k <= n:
+    k = operator.index(k)
+    if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue: selected index k out of range (k = {k}, dimension "
                            f"{axis} has size {n})")
     order = _argsort(x.data, axis, descending=False)
