@@ -83,3 +83,30 @@ def test_no_grad_ops_on_every_device(device):
     w = tg.tensor([0.0, 1.0, 3.0], device=device)
     draws = tg.creation.multinomial(w, 2, generator=tg.Generator(0))
     assert draws.device == w.device and 0 not in to_numpy(draws.data)
+
+
+ZERO_SIZE = [
+    ("cumsum", lambda a: a.cumsum(0)), ("cumprod", lambda a: a.cumprod(1)),
+    ("sort", lambda a: a.sort(0).values), ("topk0", lambda a: a.topk(0, 1).values),
+    ("repeat", lambda a: a.repeat(2, 0)), ("flip", lambda a: a.flip(0)),
+    ("roll", lambda a: a.roll(1, 1)), ("tril", lambda a: a.tril()),
+    ("prod", lambda a: a.prod(0)), ("pad", lambda a: ops.pad(a, (1, 1))),
+]
+
+
+@pytest.mark.parametrize("name", [z[0] for z in ZERO_SIZE])
+def test_zero_size_inputs_match_torch(name):
+    """Zero-size dims: shapes of values and gradients, and the values, as torch."""
+    torch = pytest.importorskip("torch")
+    fn = dict(ZERO_SIZE)[name]
+    x = np.zeros((0, 3))
+    if name in ("repeat", "cumprod", "roll", "topk0", "prod"):
+        x = np.zeros((2, 0))
+    a, t = tg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y = fn(a)
+    y_t = fn(t) if name != "pad" else torch.nn.functional.pad(t, (1, 1))
+    assert tuple(y.shape) == tuple(y_t.shape)
+    np.testing.assert_array_equal(y.data, y_t.detach().numpy())
+    y.sum().backward()
+    y_t.sum().backward()
+    assert a.grad.shape == tuple(t.grad.shape)
