@@ -80,3 +80,38 @@ def test_parity_normalize(p, dim):
     x[1] = 0.0                       # a zero row: eps keeps it finite
     parity(lambda a: ops.normalize(a, p=p, dim=dim),
            lambda a: torch.nn.functional.normalize(a, p=p, dim=dim), x)
+
+
+# ----- check_op: the NumPy reference, gradcheck, the composite twin, PyTorch ------------------
+
+def _F():
+    try:
+        import torch
+        return torch.nn.functional
+    except ImportError:
+        return None
+
+
+Z = np.linspace(-6, 6, 25) + 0.01                        # off the kinks at 0 and +-3
+CHECK_OP = [
+    ("logsigmoid", ops.logsigmoid, lambda x: -np.log1p(np.exp(-x)),
+     lambda a: a.sigmoid().log()),
+    ("elu", ops.elu, lambda x: np.where(x > 0, x, np.expm1(x)),
+     lambda a: tg.where(a > 0, a, a.exp() - 1)),
+    ("hardsigmoid", ops.hardsigmoid, lambda x: np.clip(x / 6 + 0.5, 0, 1),
+     lambda a: (a / 6 + 0.5).clamp(0, 1)),
+    ("hardswish", ops.hardswish, lambda x: x * np.clip(x + 3, 0, 6) / 6,
+     lambda a: a * (a + 3).clamp(0, 6) / 6),
+    ("softplus", lambda a: ops.softplus(a, beta=2.0), lambda x: np.log1p(np.exp(2 * x)) / 2,
+     lambda a: ((2 * a).exp() + 1).log() / 2),
+]
+
+
+@pytest.mark.parametrize("name, fn, ref, twin", CHECK_OP, ids=[c[0] for c in CHECK_OP])
+def test_check_op(name, fn, ref, twin):
+    from tinygrad_llm.testing import check_op
+    F = _F()
+    kwargs = {"beta": 2.0} if name == "softplus" else {}
+    rtol = 1e-7 if name == "hardsigmoid" else 1e-9      # torch's float32 1/6, see above
+    check_op(fn, [Z], ref=ref, twin=twin, rtol=rtol,
+             torch_fn=F and (lambda t: getattr(F, name)(t, **kwargs)))

@@ -100,3 +100,19 @@ def test_parity_errors():
                lambda: torch.remainder(torch.tensor([1, 2]), 0))
     same_error(lambda: tg.tensor([1.0]).div(2, rounding_mode="round"),
                lambda: torch.tensor([1.0]).div(2, rounding_mode="round"))
+
+
+def test_check_op_remainder_fmod_copysign():
+    from tinygrad_llm.testing import check_op
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    a, b = A[:, :3] + 0.05, B[:3]                        # a / b away from integers
+    check_op(ops.remainder, [a, b], ref=np.remainder,
+             twin=lambda x, y: x - (x / y).floor() * y,
+             torch_fn=torch and torch.remainder)
+    check_op(ops.fmod, [a, b], ref=np.fmod, twin=lambda x, y: x - (x / y).trunc() * y,
+             torch_fn=torch and torch.fmod)
+    check_op(ops.copysign, [a, b], ref=np.copysign, twin=lambda x, y: x.abs() * y.sign(),
+             torch_fn=torch and torch.copysign)

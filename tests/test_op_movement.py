@@ -169,3 +169,45 @@ def test_parity_errors():
                lambda: torch.ones(2, 3).unflatten(1, (2, 2)))
     same_error(lambda: tg.ones(2, 5).unflatten(1, (2, -1)),
                lambda: torch.ones(2, 5).unflatten(1, (2, -1)))
+
+
+# ----- check_op: the NumPy reference, gradcheck, the composite twin, PyTorch ------------------
+
+def _torch():
+    try:
+        import torch
+        return torch
+    except ImportError:
+        return None
+
+
+CHECK_OP = [
+    ("repeat", lambda a: a.repeat(2, 1, 3), lambda a: np.tile(a, (2, 1, 3)),
+     lambda a: tg.cat([tg.cat([a] * 3, 2)] * 2, 0), lambda a: a.repeat(2, 1, 3)),
+    ("repeat_interleave", lambda a: a.repeat_interleave(2, dim=1),
+     lambda a: np.repeat(a, 2, axis=1), None, lambda a: a.repeat_interleave(2, dim=1)),
+    ("flip", lambda a: a.flip(2), lambda a: a[..., ::-1],
+     lambda a: a[..., [3, 2, 1, 0]], lambda a: a.flip(2)),
+    ("roll", lambda a: a.roll(1, 2), lambda a: np.roll(a, 1, 2),
+     lambda a: tg.cat([a[..., 3:], a[..., :3]], 2), lambda a: a.roll(1, 2)),
+    ("tril", lambda a: a.tril(1), lambda a: np.tril(a, 1),
+     lambda a: a * tg.tensor(np.tril(np.ones((3, 4)), 1)), lambda a: a.tril(1)),
+    ("unfold", lambda a: a.unfold(2, 2, 1),
+     lambda a: np.lib.stride_tricks.sliding_window_view(a, 2, axis=2),
+     None, lambda a: a.unfold(2, 2, 1)),
+    ("pad_replicate", lambda a: ops.pad(a, (2, 1), "replicate"),
+     lambda a: np.pad(a, ((0, 0), (0, 0), (2, 1)), mode="edge"),
+     lambda a: tg.cat([a[..., :1], a[..., :1], a, a[..., 3:]], 2),
+     lambda a: _torch().nn.functional.pad(a, (2, 1), "replicate")),
+    ("einsum", lambda a: ops.einsum("bij,bkj->bik", a, a),
+     lambda a: np.einsum("bij,bkj->bik", a, a), lambda a: a @ a.transpose(1, 2),
+     lambda a: _torch().einsum("bij,bkj->bik", a, a)),
+]
+
+
+@pytest.mark.parametrize("name, fn, ref, twin, torch_fn", CHECK_OP,
+                         ids=[c[0] for c in CHECK_OP])
+def test_check_op(name, fn, ref, twin, torch_fn):
+    from tinygrad_llm.testing import check_op
+    x = np.random.default_rng(11).standard_normal((2, 3, 4))
+    check_op(fn, [x], ref=ref, twin=twin, torch_fn=torch_fn if _torch() else None)

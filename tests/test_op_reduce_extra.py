@@ -107,3 +107,18 @@ def test_parity_any_all_sum_mean_dtypes():
     parity(lambda a: a.sum(0, dtype="float32"), lambda a: a.sum(0, dtype=torch.float32), x)
     same_error(lambda: tg.tensor(ints).mean(), lambda: torch.tensor(ints).mean())
     same_error(lambda: tg.tensor(x).prod(3), lambda: torch.tensor(x).prod(3))
+
+
+def test_check_op_prod_norm():
+    from tinygrad_llm.testing import check_op
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    x = RNG.uniform(0.5, 2.0, (3, 4)) * RNG.choice([-1, 1], (3, 4))
+    check_op(lambda a: a.prod(1), [x], ref=lambda a: np.prod(a, 1),
+             twin=lambda a: a.abs().log().sum(1).exp() * a.sign().prod(1).detach(),
+             torch_fn=torch and (lambda a: a.prod(1)))
+    check_op(lambda a: a.norm(3.0, 0), [x], ref=lambda a: (np.abs(a) ** 3).sum(0) ** (1 / 3),
+             twin=lambda a: (a.abs() ** 3).sum(0) ** (1 / 3),
+             torch_fn=torch and (lambda a: a.norm(3.0, 0)))

@@ -93,3 +93,26 @@ def test_parity_integer_dtypes():
     parity(lambda a: a.cumsum(0), lambda a: a.cumsum(0), x)
     parity(lambda a: a.cumsum(0, dtype="float64"), lambda a: a.cumsum(0, dtype=torch.float64),
            x)
+
+
+# ----- check_op: the NumPy reference, gradcheck, the composite twin, PyTorch ------------------
+
+def _torch():
+    try:
+        import torch
+        return torch
+    except ImportError:
+        return None
+
+
+def test_check_op_cumsum_cumprod():
+    from tinygrad_llm.testing import check_op
+    torch = _torch()
+    x = np.random.default_rng(9).standard_normal((3, 4))
+    upper = tg.tensor(np.triu(np.ones((4, 4))))          # (x @ U)_j = sum_{i<=j} x_i
+    check_op(lambda a: a.cumsum(1), [x], ref=lambda a: np.cumsum(a, 1),
+             twin=lambda a: a @ upper,
+             torch_fn=torch and (lambda a: torch.cumsum(a, 1)))
+    x[1, 2] = 0.0
+    check_op(lambda a: a.cumprod(1), [x], ref=lambda a: np.cumprod(a, 1),
+             torch_fn=torch and (lambda a: torch.cumprod(a, 1)))

@@ -160,3 +160,29 @@ def test_parity_errors():
                lambda: torch.zeros(2, 3).scatter_add(0, torch.tensor([[0]]), int_src_t))
     same_error(lambda: tg.zeros(2, 3).index_select(0, tg.tensor([[0]])),
                lambda: torch.zeros(2, 3).index_select(0, torch.tensor([[0]])))
+
+
+# ----- check_op: the NumPy reference, gradcheck, the composite twin, PyTorch ------------------
+
+def test_check_op_scatter_add_index_select():
+    from tinygrad_llm.testing import check_op
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(12)
+    x, src = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    index = np.array([[0, 2, 2, 1], [0, 0, 1, 1]])
+
+    def ref(a, s):
+        out = a.copy()
+        np.add.at(out, (index, np.arange(4)[None, :]), s)
+        return out
+
+    check_op(lambda a, s: a.scatter_add(0, tg.tensor(index), s), [x, src], ref=ref,
+             twin=lambda a, s: a + ops.one_hot(tg.tensor(index), 3).permute(2, 0, 1)
+             .to(a.dtype).mul(s).sum(1),                  # sum_j [index_jk == i] s_jk
+             torch_fn=torch and (lambda a, s: a.scatter_add(0, torch.tensor(index), s)))
+    check_op(lambda a: a.index_select(1, tg.tensor([3, 0, 3])), [x],
+             ref=lambda a: a[:, [3, 0, 3]], twin=lambda a: a[:, [3, 0, 3]],
+             torch_fn=torch and (lambda a: a.index_select(1, torch.tensor([3, 0, 3]))))

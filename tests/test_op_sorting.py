@@ -97,3 +97,17 @@ def test_parity_errors():
     same_error(lambda: tg.tensor([1.0, 2.0]).topk(3), lambda: torch.tensor([1.0, 2.0]).topk(3))
     same_error(lambda: tg.tensor([1.0, 2.0]).sort(2), lambda: torch.tensor([1.0, 2.0]).sort(2))
     same_error(lambda: tg.tensor([1.0]).kthvalue(2), lambda: torch.tensor([1.0]).kthvalue(2))
+
+
+def test_check_op_sort_topk():
+    from tinygrad_llm.testing import check_op
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    x = np.random.default_rng(10).permutation(12).reshape(3, 4) * 0.25
+    check_op(lambda a: a.sort(1, descending=True).values, [x], ref=lambda a: -np.sort(-a, 1),
+             torch_fn=torch and (lambda a: torch.sort(a, 1, descending=True).values))
+    check_op(lambda a: a.topk(2, 0).values, [x], ref=lambda a: -np.sort(-a, 0)[:2],
+             twin=lambda a: a.sort(0, descending=True).values[:2],
+             torch_fn=torch and (lambda a: torch.topk(a, 2, 0).values))
