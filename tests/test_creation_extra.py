@@ -84,3 +84,24 @@ def test_from_numpy_shares_memory():
     assert t.data[0] == 9.0 and t.dtype == np.float32
     with pytest.raises(TypeError):
         creation.from_numpy([1, 2])
+
+
+def _sample_top_k(torch, logits, top_k, generator):
+    """nanoGPT's sampling step, written as for PyTorch."""
+    F = torch.nn.functional
+    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+    logits[logits < v[:, [-1]]] = -float("Inf")
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
+
+
+def test_nanogpt_top_k_sampling_runs_unchanged():
+    import tinygrad_llm as torch_alias
+    logits = np.random.default_rng(4).standard_normal((3, 10)).astype(np.float32)
+    gen = torch_alias.Generator().manual_seed(0)
+    draws = np.concatenate([_sample_top_k(torch_alias, torch_alias.tensor(logits), 3, gen).data
+                            for _ in range(200)], axis=1)               # (3, 200)
+    allowed = np.argsort(-logits, axis=1)[:, :3]
+    assert draws.dtype == np.int64
+    assert all(set(row) <= set(top) for row, top in zip(draws, allowed))
+    assert all(len(set(row)) == 3 for row in draws)                     # all three drawn
