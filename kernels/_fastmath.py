@@ -39,6 +39,11 @@ _LN2_LO = -2.12194440e-4
 # -inf score gives a probability of exactly 0.
 _F32_EXP_MIN = -87.0
 
+# The fastmath flags of the kernels that reduce (dot products, row sums): reassociation, FMA
+# contraction, no signed zeros, reciprocals; never nnan/ninf, so -inf masks and overflow to inf
+# keep their IEEE meaning.
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
 
 @intrinsic
 def fmax(typingctx, a, b):

@@ -10,9 +10,8 @@ import numpy as np
 from numba import njit
 
 from ._cblas import gemm
-from ._fastmath import as_type_of, exp_le0, fmax, zero_of
+from ._fastmath import FASTMATH, as_type_of, exp_le0, fmax, zero_of
 
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 BLOCK_Q = 128       # query rows per tile (CPU)
 BLOCK_K = 128       # key rows per tile (CPU)
 

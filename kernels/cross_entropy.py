@@ -32,9 +32,8 @@ from tinygrad_llm.backend import get_array_module
 
 from . import _dispatch as D
 from ._cuda_utils import TPB_MAX, block_max, block_sum, cuda, cuda_jit
-from ._fastmath import as_type_of, exp_le0, fmax, shift_of_max
+from ._fastmath import FASTMATH, as_type_of, exp_le0, fmax, shift_of_max
 
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 REDUCTIONS = ("mean", "sum", "none")
 
 

@@ -40,13 +40,12 @@ from tinygrad_llm.backend import get_array_module
 from . import _blas
 from . import _dispatch as D
 from ._blas import FEW_ROWS, few_rows_times_transposed_inline
-from ._fastmath import as_type_of, erf_fast, exp_le0, fmax, tanh_fast
+from ._fastmath import FASTMATH, as_type_of, erf_fast, exp_le0, fmax, tanh_fast
 from .gelu import GELU_CUBIC, SQRT_2_OVER_PI, gelu_tanh_forward_ref
 from .layer_norm import _ln_fwd_cpu, layer_norm_forward, layer_norm_forward_ref
 from .softmax import softmax_ref
 from .special import erf_ref
 
-FASTMATH = {"reassoc", "contract", "nsz", "arcp"}   # reassociated dot products; no nnan/ninf
 GELUS = ("tanh", "none")                            # GPT-2's tanh approximation, exact (erf)
 
 BlockWeights = namedtuple("BlockWeights", [

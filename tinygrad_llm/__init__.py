@@ -21,6 +21,7 @@ from .dtypes import (bool, double, float, float16, float32, float64, get_default
                      half, int, int8, int16, int32, int64, long, set_default_dtype, short,
                      uint8)
 from .ops import *  # noqa: F401,F403  (every op: exp, sin, matmul, softmax, cat, ...)
+from .ops import divide as div  # noqa: E402  (torch.div takes rounding_mode=)
 from .tensor import Tensor
 from . import functional  # noqa: E402
 from . import autograd, cuda, nn, optim, utils  # noqa: E402

@@ -23,7 +23,8 @@ import numpy as np
 
 from .backend import get_array_module
 from .creation import _rng
-from .ops import leaky_relu, permute, relu, reshape, sigmoid, silu, softplus, tanh
+from .ops import (elu, hardsigmoid, hardswish, leaky_relu, logsigmoid, normalize, one_hot,
+                  pad, permute, relu, reshape, sigmoid, silu, softplus, tanh)
 from .ops import attention as _attention
 from .ops import cross_entropy as _cross_entropy
 from .ops import gelu as _gelu
@@ -35,8 +36,9 @@ from .ops.indexing import Embedding
 from .ops.matmul import Linear
 from .tensor import Tensor
 
-__all__ = ["attention", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm",
-           "leaky_relu", "linear", "log_softmax", "packed_self_attention", "relu",
+__all__ = ["attention", "cross_entropy", "dropout", "elu", "embedding", "gelu", "hardsigmoid",
+           "hardswish", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid",
+           "normalize", "one_hot", "packed_self_attention", "pad", "relu",
            "scaled_dot_product_attention", "sigmoid", "silu", "softmax", "softplus", "tanh"]
 
 
