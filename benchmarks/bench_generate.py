@@ -109,7 +109,7 @@ def runners(case, threads, validate=True):
 def torch_lean_generator(model, prompt, new, torch):
     """Greedy decoding with a hand-written torch GPT (our model's weights, a KV cache)."""
     import torch.nn.functional as TF
-    sd = {k: torch.from_numpy(v.copy()) for k, v in model.state_dict().items()}
+    sd = {k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()}
     cfg = model.config
     L, H, C = cfg.n_layer, cfg.n_head, cfg.n_embd
     eps = cfg.layer_norm_epsilon

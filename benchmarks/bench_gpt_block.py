@@ -214,7 +214,7 @@ def main():
         torch = None
     if torch is not None:  # validate: same weights, same loss
         tmodel = torch_model(torch)
-        tmodel.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+        tmodel.load_state_dict({k: torch.tensor(v.numpy()) for k, v in model.state_dict().items()})
         t_idx, t_tgt = torch.tensor(idx), torch.tensor(targets)
         with torch.no_grad(), tg.no_grad():
             ours, theirs = float(model(idx, targets).item()), float(tmodel(t_idx, t_tgt))
