@@ -120,7 +120,7 @@ def test_incomplete_sync_is_an_error_at_the_next_forward():
 
         def forward(self, x):
             return self.a(x).sum()
-    pddp = DistributedDataParallel(Partial(), process_group=WorldOfOne())
+    pddp = DistributedDataParallel(Partial().double(), process_group=WorldOfOne())
     pddp(Tensor(np.ones((1, 2)))).backward()         # b got no gradient: sync not finished
     with pytest.raises(faults.DistributedError,
                        match=r"no gradient for \['b\.bias', 'b\.weight'\]"):
