@@ -24,8 +24,10 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH")
 
 
 def run_mpi(n, script, *args, timeout=240):
+    # The NumPy reference kernels: data parallelism does not depend on the kernels, and the
+    # workers' float64 models would otherwise JIT-compile numba kernels (~25 s) in every rank.
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", TINYGRAD_LLM_KERNELS="ref")
     env.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(HERE), ".numba_cache"))
     cmd = [MPIEXEC, "-n", str(n), sys.executable, os.path.join(WORKERS, script), *args]
     start = time.monotonic()
