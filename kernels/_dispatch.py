@@ -80,7 +80,7 @@ def _probe_cuda_kernels():
                            "finds no NVVM/libdevice for this CUDA version")
         import warnings
 
-        import cupy
+        cupy = backend.cupy
 
         def add_one(a):
             a[0] += 1.0

@@ -78,8 +78,7 @@ def erf(x, *, out=None, impl="auto"):
         n_chunks = -(-flat.size // _CHUNK)
         D.parallel_items(_erf_cpu, n_chunks, flat, res, _CHUNK, min_items_per_thread=2)
     elif D.backend.is_cupy_array(flat):
-        import cupyx.scipy.special
-        cupyx.scipy.special.erf(flat, out=res)
+        D.backend.cupy_special().erf(flat, out=res)
     else:                                                  # NumPy arrays under the simulator
         tpb = D.cuda_threads_per_block()
         _erf_cuda[-(-flat.size // tpb), tpb](flat, res)

@@ -8,7 +8,7 @@ inside functions) and fails on
 - an import cycle, except the one the README documents (the core: a Tensor's methods call the
   ops, and the ops build Tensors through autograd);
 - a file outside kernels/ that imports numba or a private ``kernels._*`` module (speed lives in
-  kernels/, behind public functions);
+  kernels/, behind public functions), and a file other than backend.py that imports CuPy;
 - a module that no layer of the diagram names.
 """
 import ast
@@ -188,6 +188,14 @@ def test_speed_code_stays_in_kernels():
                 offenders.append(f"{m}: {text}")
     assert not offenders, ("outside kernels/, import only public kernel modules and no "
                            "numba:\n" + "\n".join(offenders))
+
+
+def test_backend_is_the_only_cupy_import():
+    mods, _ = _graph()
+    offenders = [f"{m}: {text}" for m, path in mods.items() if m != "tinygrad_llm.backend"
+                 for target, text in _imports(m, path, mods)
+                 if target.split(".")[0] in ("cupy", "cupyx")]
+    assert not offenders, "only backend.py imports CuPy:\n" + "\n".join(offenders)
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path):

@@ -36,6 +36,28 @@ def gpu_available():
     return _gpu_checked
 
 
+def cupy_nccl():
+    """(cupy, cupy.cuda.nccl): the GPU collectives of the distributed ``nccl`` backend;
+    RuntimeError when CuPy or its NCCL bindings are missing."""
+    if cupy is None:
+        raise RuntimeError("the nccl backend needs CuPy with a CUDA GPU (the 'gpu-cuda13' or "
+                           "'gpu-cuda12' extra); on the CPU use backend='mpi'")
+    try:
+        from cupy.cuda import nccl
+    except Exception as e:
+        raise RuntimeError(f"CuPy is installed but its NCCL bindings are not usable ({e}); "
+                           f"install NCCL, or use backend='mpi'") from None
+    return cupy, nccl
+
+
+def cupy_special():
+    """cupyx.scipy.special (erf on the GPU); None without CuPy."""
+    if cupyx is None:
+        return None
+    import cupyx.scipy.special
+    return cupyx.scipy.special
+
+
 def is_cupy_array(x):
     return cupy is not None and isinstance(x, cupy.ndarray)
 

@@ -6,11 +6,11 @@ world of one needs no MPI). Each collective runs on a side stream that first wai
 compute stream (so it sees the finished gradients) and records an event when done;
 ``Work.wait()`` polls that event under the watchdog, then makes the compute stream wait for it.
 
-This file imports ``cupy.cuda.nccl`` directly: backend.py, the project's one CuPy import,
-does not expose the NCCL bindings (see docs/DISTRIBUTED.md).
+CuPy and its NCCL bindings come from backend.py, the project's one CuPy import.
 """
 import numpy as np
 
+from .. import backend
 from . import faults
 from .mpi_group import Work, check_reduce_op
 
@@ -49,8 +49,7 @@ class NCCLGroup:
     name = "nccl"
 
     def __init__(self, timeout, mpi_comm=None):
-        import cupy
-        from cupy.cuda import nccl
+        cupy, nccl = backend.cupy_nccl()
         self.cupy, self.nccl, self.timeout = cupy, nccl, timeout
         if mpi_comm is None:                     # a world of one: no MPI needed
             self.rank, self.size, local_rank = 0, 1, 0
