@@ -32,9 +32,9 @@ globals().update({name: value for name, value in vars(np).items() if not name.st
 
 def empty(shape, dtype=np.float64):
     """numpy.empty; large arrays from the buffer pool (uninitialized, C-contiguous)."""
-    if isinstance(shape, int):
-        shape = (shape,)
-    return _dispatch.empty(tuple(shape), dtype)
+    if shape.__class__ is not tuple:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _dispatch.empty(shape, dtype)
 
 
 def empty_like(a, dtype=None):
@@ -52,8 +52,10 @@ def matmul(a, b, out=None):
 
 def array_module(*arrays):
     """The module the ops compute with: cupy for CuPy arrays, else this module (see above)."""
-    xp = backend.get_array_module(*arrays)
-    return _this_module if xp is np else xp
+    for a in arrays:
+        if a.__class__ is not np.ndarray and backend.is_cupy_array(a):
+            return backend.cupy
+    return _this_module
 
 
 _this_module = sys.modules[__name__]

@@ -193,11 +193,12 @@ def _raise_device_mix(cls, args):
 # ---------------------------------------------------------------------------------------------
 
 def _topological_order(root_ctx):
-    """Function nodes reachable from root_ctx, each after all nodes it depends on (inputs first).
+    """Function nodes reachable from root_ctx, each after all nodes it depends on (inputs first),
+    and {id(leaf): number of edges into it} for the leaves that have post-accumulate hooks.
 
     Iterative depth-first search, so graphs of any depth work (no recursion limit).
     """
-    order = []
+    order, hooked = [], {}
     visited = set()
     stack = [(root_ctx, False)]
     while stack:
@@ -210,9 +211,14 @@ def _topological_order(root_ctx):
         visited.add(id(node))
         stack.append((node, True))
         for parent in node.parents:
-            if parent is not None and parent._ctx is not None and id(parent._ctx) not in visited:
+            if parent is None:
+                continue
+            if parent._ctx is None:
+                if parent._grad_hooks and parent.requires_grad:
+                    hooked[id(parent)] = hooked.get(id(parent), 0) + 1
+            elif id(parent._ctx) not in visited:
                 stack.append((parent._ctx, False))
-    return order
+    return order, hooked
 
 
 def _check_versions(node):
@@ -229,9 +235,9 @@ def backward(root, grad, retain_graph=False):
     """Accumulate d(root)/d(leaf) * grad into the ``.grad`` of every leaf that requires grad.
 
     ``grad`` is an array shaped like ``root``. Gradients of a tensor used several times are
-    summed (the multivariate chain rule). A leaf's contributions are summed first and added to
-    its ``.grad`` once, when its last contribution has arrived; then its post-accumulate hooks
-    run (data-parallel training starts averaging that gradient there). Unless
+    summed (the multivariate chain rule). A leaf with post-accumulate hooks gets its
+    contributions summed first and added to its ``.grad`` once, when the last one has arrived;
+    then its hooks run (data-parallel training starts averaging that gradient there). Unless
     ``retain_graph``, every node's saved arrays are released as soon as the node has been
     processed, so memory is freed during the walk.
     """
@@ -239,28 +245,30 @@ def backward(root, grad, retain_graph=False):
     if root_ctx is None:  # a leaf: its gradient is the seed itself
         _accumulate_leaf(root, grad)
         return
-    order = _topological_order(root_ctx)
-    pending = _count_leaf_edges(order)      # id(leaf) -> contributions still to come
-    leaf_grads = {}                         # id(leaf) -> sum of the contributions so far
+    order, pending = _topological_order(root_ctx)  # pending: edges into leaves with hooks
+    leaf_grads = {}                         # id(leaf) -> sum of its contributions so far
     grads = {id(root_ctx): grad}
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        if g is not None and node._freed:
+        if g is None:  # no path from this node to the root carries a gradient
+            if pending:
+                for parent in node.parents:
+                    if parent is not None and id(parent) in pending:
+                        _hooked_contribution(parent, None, pending, leaf_grads)
+            continue
+        if node._freed:
             raise RuntimeError(
                 "Trying to backward through the graph a second time (or directly access saved "
                 "tensors after they have already been freed). Saved intermediate values of the "
                 "graph are freed when you call .backward(). Specify retain_graph=True if you "
                 "need to backward through the graph a second time.")
-        if g is None:  # no path from this node to the root carries a gradient
-            input_grads = (None,) * len(node.parents)
-        else:
-            if node.retained_output is not None:
-                node.retained_output._grad = Tensor._wrap(g)
-            if node._version_checks:
-                _check_versions(node)
-            input_grads = node.backward(g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
+        if node.retained_output is not None:
+            node.retained_output._grad = Tensor._wrap(g)
+        if node._version_checks:
+            _check_versions(node)
+        input_grads = node.backward(g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
         for parent, g_in, needed in zip(node.parents, input_grads, node.needs_input_grad):
             if not needed:
                 continue
@@ -269,36 +277,26 @@ def backward(root, grad, retain_graph=False):
                     f"internal error: {node} returned a gradient of shape {g_in.shape} for an "
                     f"input of shape {parent.data.shape}")
             if parent._ctx is None:
-                _leaf_contribution(parent, g_in, pending, leaf_grads)
+                if parent._grad_hooks:
+                    _hooked_contribution(parent, g_in, pending, leaf_grads)
+                elif g_in is not None:
+                    _accumulate_leaf(parent, g_in)
             elif g_in is not None:
                 key = id(parent._ctx)
                 if key in grads:
                     grads[key] = grads[key] + g_in  # new array: g_in may alias another grad
                 else:
                     grads[key] = g_in
-        if g is not None and not retain_graph:
+        if not retain_graph:
             node.release()
 
 
-def _count_leaf_edges(order):
-    """id(leaf) -> how many graph edges lead into that leaf (one per use of it in an op)."""
-    counts = {}
-    for node in order:
-        for parent, needed in zip(node.parents, node.needs_input_grad):
-            if needed and parent._ctx is None:
-                key = id(parent)
-                counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def _leaf_contribution(leaf, g_in, pending, leaf_grads):
-    """Add one edge's gradient to the leaf's running sum; accumulate it when it is complete."""
+def _hooked_contribution(leaf, g_in, pending, leaf_grads):
+    """A leaf with hooks: add one edge's gradient to its running sum, and when its last edge
+    has arrived, accumulate the sum into .grad once and run the hooks."""
     key = id(leaf)
     if g_in is not None:
-        if key in leaf_grads:
-            leaf_grads[key] = leaf_grads[key] + g_in
-        else:
-            leaf_grads[key] = g_in
+        leaf_grads[key] = leaf_grads[key] + g_in if key in leaf_grads else g_in
     pending[key] -= 1
     if pending[key] == 0:
         total = leaf_grads.pop(key, None)
@@ -310,7 +308,7 @@ def _accumulate_leaf(leaf, g):
     if not leaf.requires_grad:
         return
     xp = array_module(g)
-    if leaf.grad is None:
+    if leaf._grad is None:
         # Copy: backward functions may return the very array they received (add, reshape), and
         # a leaf's .grad must never alias another gradient that someone may change in place.
         grad = xp.empty(leaf.data.shape, dtype=leaf.data.dtype)
@@ -319,7 +317,7 @@ def _accumulate_leaf(leaf, g):
     else:
         # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no .shape
         # to keep and cannot be updated in place by an optimizer
-        leaf.grad.data = xp.asarray(leaf.grad.data + g)
+        leaf._grad.data = xp.asarray(leaf._grad.data + g)
     if leaf._grad_hooks:
         for hook in tuple(leaf._grad_hooks):
             hook(leaf)

@@ -170,7 +170,7 @@ class Tensor(OpMethods):
 
     @grad.setter
     def grad(self, value):
-        if value is not None:
+        if value is not None:   # checked as PyTorch checks it
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None but got grad "
                                 f"of type {type(value).__name__}")

@@ -16,7 +16,7 @@ Broadcasting and dtype promotion as in elementwise.py; a Python number may be ei
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import promote, to_float
-from .elementwise import _as_input_dtypes, _dtypes, _quiet, _shape, unbroadcast
+from .elementwise import _as_input_dtypes, _promote, _quiet, _shape, unbroadcast
 
 
 def _check_integer_divisor(op, a, b):
@@ -35,8 +35,7 @@ class _Modulo(Function):
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = _shape(a), _shape(b)
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         _check_integer_divisor(self.name, a, b)
         xp = get_array_module(a, b)
         self.save_for_backward(a, b)
@@ -80,8 +79,7 @@ class Copysign(Function):
 
     def forward(self, a, b):
         self.b_shape = _shape(b)
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         if getattr(a, "dtype", None) is not None and a.dtype.kind != "f":
             a = to_float(a)                  # copysign always gives floats (default dtype)
         xp = get_array_module(a, b)

@@ -32,12 +32,19 @@ def _shape(x):
     return getattr(x, "shape", ())
 
 
-def _dtypes(a, b):
-    """The inputs' dtypes when promote() will change one of them, else None (the common case)."""
+def _promote(fn, a, b):
+    """(a, b) with the arrays cast to PyTorch's result dtype (dtypes.promote). When a cast
+    happened, fn.dtypes keeps the inputs' dtypes, so that backward can cast the gradients back;
+    the common cases (one dtype, or a float array and a Python number) return at once."""
     da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
-    if da is None or db is None or da == db:
-        return None
-    return da, db
+    fn.dtypes = None
+    if da is not None and db is not None:
+        if da is db or da == db:
+            return a, b
+        fn.dtypes = (da, db)
+    elif (da if da is not None else db).kind == "f":
+        return a, b
+    return promote(a, b)
 
 
 def _as_input_dtypes(fn, ga, gb):
@@ -76,8 +83,7 @@ class Add(Function):
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = _shape(a), _shape(b)
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         return a + b
 
     def backward(self, g):
@@ -94,8 +100,7 @@ class Sub(Function):
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = _shape(a), _shape(b)
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         return a - b
 
     def backward(self, g):
@@ -112,8 +117,7 @@ class Mul(Function):
 
     def forward(self, a, b):
         self.save_for_backward(a, b)
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         return a * b
 
     def backward(self, g):
@@ -131,8 +135,7 @@ class Div(Function):
     """z = a / b;   dz/da = 1 / b,  dz/db = -a / b^2 = -z / b."""
 
     def forward(self, a, b):
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         if getattr(a, "dtype", None) is not None and a.dtype.kind not in "fc":
             a = to_float(a)          # true division of integers gives the default float dtype
         if getattr(b, "dtype", None) is not None and b.dtype.kind not in "fc":
@@ -177,8 +180,7 @@ class Pow(Function):
     """
 
     def forward(self, a, b):
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         xp = get_array_module(a, b)
         with _quiet(xp):
             out = a ** b
@@ -258,8 +260,7 @@ class Maximum(Function):
     """
 
     def forward(self, a, b):
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         self.save_for_backward(a, b)
         return get_array_module(a, b).maximum(a, b)
 
@@ -279,8 +280,7 @@ class Minimum(Function):
     """z = min(a, b) elementwise; the gradient rule mirrors Maximum (ties split 1/2 : 1/2)."""
 
     def forward(self, a, b):
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         self.save_for_backward(a, b)
         return get_array_module(a, b).minimum(a, b)
 
@@ -333,8 +333,7 @@ class Where(Function):
     def forward(self, cond, a, b):
         self.save_for_backward(cond)
         self.a_shape, self.b_shape = _shape(a), _shape(b)
-        self.dtypes = _dtypes(a, b)
-        a, b = promote(a, b)
+        a, b = _promote(self, a, b)
         return get_array_module(cond, a, b).where(cond, a, b)
 
     def backward(self, g):
