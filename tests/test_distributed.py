@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from dist_helpers import Output, ctrl_c_reaches_it
 
 pytest.importorskip("mpi4py")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,6 +22,7 @@ WORKERS = os.path.join(HERE, "dist_workers")
 MPIEXEC = (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
            or shutil.which("mpiexec"))
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH")
+
 
 
 def run_mpi(n, script, *args, timeout=240):
@@ -159,19 +161,19 @@ def test_ctrl_c_lets_rank_0_write_its_checkpoint_then_ends_the_job(tmp_path):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable,
                              os.path.join(WORKERS, "faults.py"), "interrupt", folder],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_reaches_it, start_new_session=True)
+    output = Output(proc)
     try:
-        looping = 0
-        deadline = time.monotonic() + 120
-        while looping < 2 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            looping += "looping" in line
-        assert looping == 2
+        # both ranks pass the barrier together, so one "looping" line means both loop
+        assert output.wait_for("looping", 120), output.finish(1)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)          # what Ctrl-C in the terminal does
-        stdout, stderr = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, 9)                    # mpiexec and every rank it started
+    stdout, stderr = output.finish()
     assert proc.returncode == 130, stdout + stderr
     assert "rank 0 saved the interrupt checkpoint" in stdout
     assert "[rank 1/2] interrupted: waiting up to 30 s for rank 0" in stderr

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from dist_helpers import Output, ctrl_c_reaches_it
 
 pytest.importorskip("mpi4py")
 MPIEXEC = (shutil.which("mpiexec", path=os.path.dirname(sys.executable))
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec on PATH")
 TINY = ["--tokenizer", "char", "--max-chars", "40000", "--block-size", "32", "--n-layer", "2",
         "--n-head", "2", "--n-embd", "32", "--eval-interval", "0", "--no-progress",
         "--max-new-tokens", "5", "--lr", "3e-3", "--warmup", "5"]
+
 
 
 def train(out, ranks, batch, steps, *extra):
@@ -75,18 +77,18 @@ def test_ctrl_c_stops_every_rank_after_the_same_step_and_resumes(tmp_path):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1",
                PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=env,
+                            preexec_fn=ctrl_c_reaches_it, start_new_session=True)
+    output = Output(proc)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if "data-parallel:" in proc.stdout.readline():
-                break
+        assert output.wait_for("data-parallel:", 120), output.finish(1)
         time.sleep(2.0)                               # some steps into the run
         proc.send_signal(signal.SIGINT)               # Ctrl-C: mpiexec forwards it to all
-        stdout, stderr = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, 9)                    # mpiexec and every rank it started
+    stdout, stderr = output.finish()
     assert proc.returncode == 130, stdout + stderr
     assert stdout.count("interrupted by SIGINT after step") == 1, stdout
     step, _ = weights(out)
