@@ -81,8 +81,9 @@ class _SignalFlag:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, enabled=True):
+    def __init__(self, enabled=True, data_parallel=False):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.data_parallel = data_parallel
         self.signum = None
         self._adopted = False   # signum came from another rank: our own copy is not a 2nd one
         self._previous = {}
@@ -107,6 +108,12 @@ class _SignalFlag:
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
+            if self.data_parallel and sig == self.signum:
+                # the job ends because of this signal: mpiexec forwards it to every rank, and
+                # a copy that reaches this rank late must not interrupt its exit (a rank
+                # interrupted inside MPI's shutdown can hang the whole job)
+                signal.signal(sig, signal.SIG_IGN)
+                continue
             # None: a handler not set from Python; the default is the closest we can restore
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()
@@ -299,7 +306,7 @@ def train(model, get_batch, cfg, *, get_val_batch=None, eval_fn=None, loss_fn=de
     step_model.train()
     progress = _Progress(cfg.max_steps, run["step"], cfg.progress and main)
     t0, tokens, stopped_early = time.perf_counter(), 0, False
-    with _SignalFlag(handle_signals) as signals:
+    with _SignalFlag(handle_signals, data_parallel.world_size() > 1) as signals:
         try:
             while run["step"] < cfg.max_steps and signals.signum is None and not stopped_early:
                 # 1-3: batches, forward, backward; of the checkpointed state only the
