@@ -122,3 +122,15 @@ def test_overfits_one_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5
+
+
+def test_bias_false_removes_every_bias_linear_and_layer_norm():
+    model = GPT(GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=8,
+                          bias=False))
+    names = [n for n, _ in model.named_parameters()]
+    assert not [n for n in names if n.endswith("bias")], names
+    logits, _ = model(np.array([[1, 2, 3]]))
+    assert logits.shape == (1, 3, 11)
+    tokens = model.generate(np.array([[1, 2]]), 4, do_sample=False)
+    np.testing.assert_array_equal(tokens, model.generate(np.array([[1, 2]]), 4, do_sample=False,
+                                                         fused=False))
