@@ -234,9 +234,10 @@ def prepare_out(out, name, shape, dtype, xp):
 # kernel's fresh output often starts at nearly the same offset within a 4 KiB page as its
 # input. A numba loop that loads x[j] and stores y[j], t[j] then runs several times slower at
 # some such distances (the core's memory-disambiguation logic compares only the low address
-# bits and makes loads wait for unrelated stores; benchmarks/README.md, "Output placement"). Starting each output at least _APART bytes away, modulo the page,
-# from every input and every other output avoids it: ``empty_apart`` over-allocates one page
-# and returns a view at a chosen offset.
+# bits and makes loads wait for unrelated stores; benchmarks/README.md, "Output placement").
+# Starting each output at least _APART bytes away, modulo the page, from every input and every
+# other output avoids it: ``empty_apart`` over-allocates one page and returns a view at a
+# chosen offset.
 
 _PAGE = 4096
 _APART = 512

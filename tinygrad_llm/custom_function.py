@@ -32,8 +32,9 @@ The ctx, as in PyTorch:
     ctx.set_materialize_grads(False)     None instead of zeros for outputs without a gradient
     ctx.<anything> = value               keep non-tensor values (shapes, constants)
 The newer form ``forward(*args)`` without ctx plus ``setup_context(ctx, inputs, output)``
-works too. Keyword arguments of ``apply`` reach forward but are never differentiated. ``backward`` runs without recording a graph (gradients of gradients through a
-custom Function are not supported yet; ``once_differentiable`` is therefore a no-op).
+works too. Keyword arguments of ``apply`` reach forward but are never differentiated.
+``backward`` runs without recording a graph (gradients of gradients through a custom Function
+are not supported yet; ``once_differentiable`` is therefore a no-op).
 
 Several outputs: backward receives one gradient per output (zeros for outputs that were not
 used). Inside the graph they are one node: the differentiable outputs are packed into one

@@ -253,8 +253,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         query i sees keys j <= i) or "bottom-right" (query i sees keys j <= i + S - L: the
         queries are the last L positions, as when decoding with a KV cache).
         enable_gqa: key and value may have fewer heads than query (dim -3), each shared by
-        a group of query heads. scale: default 1 / sqrt(E). dropout_p: dropout on the attention weights
-        (always applied when > 0, as in PyTorch; pass 0 in eval mode).
+        a group of query heads. scale: default 1 / sqrt(E). dropout_p: dropout on the
+        attention weights (always applied when > 0, as in PyTorch; pass 0 in eval mode).
     A query row that sees no key gives 0 output and 0 gradient (PyTorch also gives 0 there).
     """
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
@@ -288,8 +288,10 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
     input (N, C) with target (N,); input (N, C, d1, ...) with target (N, d1, ...); input (C,)
     with a 0-d target. weight: optional (C,) class weights. Rows whose target equals
     ignore_index contribute nothing (and 'mean' divides by the kept rows' weight; with every
-    row ignored it gives 0 and no gradient, where PyTorch gives NaN). label_smoothing e mixes the one-hot target with the uniform 1/C. Targets outside
-    [0, C) other than ignore_index raise IndexError (-1 is not wrapped around).
+    row ignored it gives 0 and no gradient, where PyTorch gives NaN). label_smoothing e mixes
+    the one-hot target with the uniform 1/C. Targets outside [0, C) other than ignore_index
+    raise IndexError (-1 is not wrapped around). A float target of the input's shape holds
+    class probabilities (soft labels).
     """
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"cross_entropy: reduction must be 'none', 'mean' or 'sum', got "

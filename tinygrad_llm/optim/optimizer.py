@@ -8,9 +8,10 @@
 Each group is a dict holding its hyperparameters (the defaults, overridden per group), its
 ``params`` (the Tensors) and their ``param_names``. ``state`` maps a parameter's name to its
 per-parameter state (a step count and moment arrays), and can be indexed by the parameter too
-(``opt.state[p]``); a parameter that never had a gradient has no state. ``state_dict()`` is plain data: names, numbers, lists and NumPy arrays (copies), so a
-checkpoint can store it as JSON plus arrays without pickle; ``load_state_dict`` checks the
-names and shapes before it changes anything.
+(``opt.state[p]``); a parameter that never had a gradient has no state. ``state_dict()`` is
+plain data: names, numbers, lists and NumPy arrays (copies), so a checkpoint can store it as
+JSON plus arrays without pickle; ``load_state_dict`` checks the names and shapes before it
+changes anything.
 
 Subclasses implement ``step()``: inside ``no_grad`` they change each ``p.data`` in place and
 bump ``p._version[0]``, so that autograd refuses a backward pass through values saved before
