@@ -4,8 +4,9 @@ Primitive ops (the formulas autograd composes):
 
     elementwise.py  add sub mul div neg pow maximum minimum clamp where masked_fill cast clone
                     to_device, dropout's mask multiply (PyTorch's dtype promotion: dtypes.py)
-    unary.py        exp log log2 log1p expm1 sqrt rsqrt reciprocal abs, sin cos tan asin acos
-                    atan sinh cosh asinh atanh erf, floor ceil round trunc sign
+    unary.py        exp log log2 log1p expm1 sqrt rsqrt reciprocal abs, floor ceil round trunc
+                    sign
+    trig.py         sin cos tan asin acos atan sinh cosh asinh atanh erf
     activation.py   tanh sigmoid relu leaky_relu gelu (exact; tanh form on kernels/gelu.py)
                     silu softplus logsigmoid elu hardsigmoid hardswish, normalize
     reduce.py       sum mean var std amax amin max min argmax argmin prod norm any all
@@ -55,8 +56,9 @@ from .scatter import (index_select, masked_select, nonzero, one_hot, scatter, sc
 from .shape import expand, flatten, permute, reshape, squeeze, transpose, unsqueeze, view
 from .softmax import log_softmax, softmax
 from .sorting import argsort, kthvalue, msort, sort, topk
-from .unary import (abs, acos, asin, asinh, atan, atanh, ceil, cos, cosh, erf, exp, expm1, floor,
-                    log, log1p, log2, reciprocal, round, rsqrt, sign, sin, sinh, sqrt, tan, trunc)
+from .trig import acos, asin, asinh, atan, atanh, cos, cosh, erf, sin, sinh, tan
+from .unary import (abs, ceil, exp, expm1, floor, log, log1p, log2, reciprocal, round, rsqrt,
+                    sign, sqrt, trunc)
 
 __all__ = [
     "all", "any", "argsort", "copysign", "cummax", "cummin", "cumprod", "cumsum", "divide",

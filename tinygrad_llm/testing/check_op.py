@@ -13,10 +13,13 @@ For float64 inputs it checks, in order, and raises an AssertionError naming the 
 3. ``twin``: value and gradients equal those of the composite twin;
 4. ``impls``: each kernel implementation (the op takes ``impl=``) gives the same value and
    gradients as the first;
-5. ``torch_fn``: value and gradients equal PyTorch's (skipped when torch is not installed).
+5. ``torch_fn``: value and gradients equal PyTorch's. PyTorch is never loaded by the library: the
+   caller, who wrote torch_fn, has imported it (tests use pytest.importorskip("torch")).
 
 Gradients are compared as vector-Jacobian products with one fixed random upstream gradient.
 """
+import sys
+
 import numpy as np
 
 from ..tensor import Tensor
@@ -75,10 +78,10 @@ def check_op(fn, inputs, *, kwargs=None, ref=None, twin=None, impls=(), torch_fn
         _compare(f"impl={impl!r}", ours,
                  _value_and_grads(fn, arrays, dict(kwargs, impl=impl)), rtol, atol)
     if torch_fn is not None:
-        try:
-            import torch
-        except ImportError:
-            return True
+        # the caller's torch_fn comes from an imported torch; the library never imports it
+        torch = sys.modules.get("torch")
+        if torch is None:
+            raise ValueError("check_op: torch_fn is given but torch is not imported")
         leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
         out = torch_fn(*leaves, **kwargs)
         g = np.random.default_rng(0).standard_normal(tuple(out.shape))
