@@ -7,10 +7,10 @@ A Tensor holds
     _ctx           the Function that produced it (None for a leaf)
     _version       a one-element list counting in-place changes; views share it
 
-Every operator below is written out and calls one named op from ``tinygrad_llm.ops``; the
-formulas and derivatives live there, one Function per op. The plain method forms
-(``x.exp()``, ``x.sum(dim)``, ``x.reshape(...)``) are in tensor_methods.py. Names and semantics
-follow PyTorch.
+The operators (``a + b``, ``a @ b``, ``a < b``, ...) are written out in tensor_operators.py and
+the plain method forms (``x.exp()``, ``x.sum(dim)``, ``x.reshape(...)``) in tensor_methods.py;
+each calls one named op from ``tinygrad_llm.ops``, where the formulas and derivatives live, one
+Function per op. Names and semantics follow PyTorch.
 """
 import numpy as np
 
@@ -18,6 +18,7 @@ from . import autograd
 from . import backend
 from . import dtypes
 from .tensor_methods import OpMethods
+from .tensor_operators import Operators
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
@@ -60,7 +61,7 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
-class Tensor(OpMethods):
+class Tensor(Operators, OpMethods):
     __slots__ = ("data", "_grad", "requires_grad", "_ctx", "_version", "_grad_hooks",
                  "__weakref__")
 
@@ -305,109 +306,6 @@ class Tensor(OpMethods):
 
     def type(self, dtype):
         return _ops.cast(self, np.dtype(dtype))
-
-    # ----- arithmetic operators --------------------------------------------------------------
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __radd__(self, other):
-        return _ops.add(other, self)
-
-    def __sub__(self, other):
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return _ops.sub(other, self)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.div(other, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
-    def __pow__(self, exponent):
-        return _ops.pow(self, exponent)
-
-    def __rpow__(self, base):
-        return _ops.pow(base, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
-    # Comparisons give boolean tensors and carry no gradient.
-    def __lt__(self, other):
-        return Tensor._wrap(self.data < _raw(other))
-
-    def __le__(self, other):
-        return Tensor._wrap(self.data <= _raw(other))
-
-    def __gt__(self, other):
-        return Tensor._wrap(self.data > _raw(other))
-
-    def __ge__(self, other):
-        return Tensor._wrap(self.data >= _raw(other))
-
-    def __eq__(self, other):
-        return Tensor._wrap(self.data == _raw(other))
-
-    def __ne__(self, other):
-        return Tensor._wrap(self.data != _raw(other))
-
-    def __invert__(self):
-        return Tensor._wrap(~self.data)
-
-    def __and__(self, other):
-        return Tensor._wrap(self.data & _raw(other))
-
-    def __or__(self, other):
-        return Tensor._wrap(self.data | _raw(other))
-
-    def __xor__(self, other):
-        return Tensor._wrap(self.data ^ _raw(other))
-
-    def __rand__(self, other):
-        return Tensor._wrap(_raw(other) & self.data)
-
-    def __ror__(self, other):
-        return Tensor._wrap(_raw(other) | self.data)
-
-    def __rxor__(self, other):
-        return Tensor._wrap(_raw(other) ^ self.data)
-
-    def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor of shape {tuple(self.shape)} "
-                               "is ambiguous; use .any() or .all()")
-        return bool(self.data.reshape(()).item())
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    def __index__(self):
-        if _is_float(self.dtype):
-            raise TypeError("only integer tensors of a single element can be used as an index")
-        return int(self.item())
 
     # ----- in-place updates (see inplace.py for the rules) -----------------------------------
     def __iadd__(self, other):

@@ -1,0 +1,123 @@
+"""The operators of Tensor, written out: each calls one named op from ``tinygrad_llm.ops``.
+
+Arithmetic (``+ - * / ** @``, unary minus, ``abs``) is differentiable; comparisons and the
+bitwise operators give tensors without a gradient; ``x[index]`` is ops.getitem. Mixed into
+``tensor.Tensor``.
+"""
+from . import ops as _ops
+
+
+def _raw(x):
+    return x.data if isinstance(x, _tensor.Tensor) else x
+
+
+class Operators:
+    __slots__ = ()                # Tensor declares the slots
+
+    # ----- arithmetic operators --------------------------------------------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pow__(self, exponent):
+        return _ops.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return _ops.pow(base, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # Comparisons give boolean tensors and carry no gradient.
+    def __lt__(self, other):
+        return _tensor.Tensor._wrap(self.data < _raw(other))
+
+    def __le__(self, other):
+        return _tensor.Tensor._wrap(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return _tensor.Tensor._wrap(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return _tensor.Tensor._wrap(self.data >= _raw(other))
+
+    def __eq__(self, other):
+        return _tensor.Tensor._wrap(self.data == _raw(other))
+
+    def __ne__(self, other):
+        return _tensor.Tensor._wrap(self.data != _raw(other))
+
+    def __invert__(self):
+        return _tensor.Tensor._wrap(~self.data)
+
+    def __and__(self, other):
+        return _tensor.Tensor._wrap(self.data & _raw(other))
+
+    def __or__(self, other):
+        return _tensor.Tensor._wrap(self.data | _raw(other))
+
+    def __xor__(self, other):
+        return _tensor.Tensor._wrap(self.data ^ _raw(other))
+
+    def __rand__(self, other):
+        return _tensor.Tensor._wrap(_raw(other) & self.data)
+
+    def __ror__(self, other):
+        return _tensor.Tensor._wrap(_raw(other) | self.data)
+
+    def __rxor__(self, other):
+        return _tensor.Tensor._wrap(_raw(other) ^ self.data)
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {tuple(self.shape)} "
+                               "is ambiguous; use .any() or .all()")
+        return bool(self.data.reshape(()).item())
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind == "f":
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self.item())
+
+
+# tensor.py imports this module before its Tensor class exists; the methods above reach the
+# class through the module at call time.
+from . import tensor as _tensor  # noqa: E402
