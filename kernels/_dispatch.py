@@ -33,7 +33,7 @@ ENV_VAR = "TINYGRAD_LLM_KERNELS"
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 try:
-    import numba  # noqa: F401
+    import numba
     _HAVE_NUMBA = True
 except ImportError:  # numba is a hard requirement, but the references work without it
     _HAVE_NUMBA = False
@@ -290,11 +290,9 @@ _pool_pid = None        # a forked child must not reuse its parent's (threadless
 
 def num_threads():
     """Threads the CPU kernels use: numba's setting (NUMBA_NUM_THREADS / set_num_threads)."""
-    try:
-        import numba
+    if _HAVE_NUMBA:
         return max(1, numba.get_num_threads())
-    except Exception:
-        return max(1, os.cpu_count() or 1)
+    return max(1, os.cpu_count() or 1)
 
 
 def parallel_items(kernel, n_items, *args, interleave=False, min_items_per_thread=1):

@@ -115,8 +115,8 @@ def _encode_scalar(x, path, what):
         return {"str": x}
     hint = ""
     if hasattr(x, "state_dict"):
-        hint = (f"; save its state_dict() instead and restore it with "
-                f"load_state_dict(tinygrad_llm.load(path))")
+        hint = ("; save its state_dict() instead and restore it with "
+                "load_state_dict(tinygrad_llm.load(path))")
     raise TypeError(f"tinygrad_llm.save cannot store {what} of type {type(x).__name__} at "
                     f"{path or '<root>'!r} (only Tensors, arrays, dicts, lists, tuples, bool, "
                     f"int, float, str and None, since nothing is pickled){hint}")

@@ -348,10 +348,6 @@ class Tensor(Operators, OpMethods):
         return _inplace.clamp_(self, min, max)
 
 
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
-
-
 def _format_values(a):
     """The numbers as PyTorch prints them: 1., 2. when all are whole; else 4 decimals; or
     scientific notation when the magnitudes span too much."""
