@@ -51,10 +51,15 @@ def matmul(a, b, out=None):
 
 
 def array_module(*arrays):
-    """The module the ops compute with: cupy for CuPy arrays, else this module (see above)."""
+    """The module the ops compute with: cupy for CuPy arrays, else this module (see above);
+    for a Tensor, tinygrad_llm/tensor_namespace.py (NumPy's names over differentiable ops)."""
     for a in arrays:
-        if a.__class__ is not np.ndarray and backend.is_cupy_array(a):
-            return backend.cupy
+        if a.__class__ is not np.ndarray:
+            if backend.is_cupy_array(a):
+                return backend.cupy
+            namespace = getattr(a.__class__, "_array_namespace", None)
+            if namespace is not None:    # a Tensor: the backward pass is being recorded
+                return namespace
     return _this_module
 
 

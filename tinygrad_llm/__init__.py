@@ -23,6 +23,7 @@ from .dtypes import (bool, double, float, float16, float32, float64, get_default
 from .ops import *  # noqa: F401,F403  (every op: exp, sin, matmul, softmax, cat, ...)
 from .ops import divide as div  # noqa: E402  (torch.div takes rounding_mode=)
 from .tensor import Tensor
+from . import tensor_namespace  # noqa: E402,F401  (array_module(Tensor): see backprop.py)
 from . import functional  # noqa: E402
 from . import autograd, cuda, nn, optim, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402

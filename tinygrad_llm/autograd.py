@@ -103,6 +103,9 @@ class Function:
     _freed = False
     retained_output = None  # set by Tensor.retain_grad()
     _ctx_style = False      # True for PyTorch-style subclasses (see __init_subclass__)
+    # A fused op's composite of primitive ops, called like apply: its gradients are taken
+    # through it when the backward pass itself is differentiated (create_graph=True)
+    twin = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -135,6 +138,8 @@ class Function:
             return Tensor._wrap(out)  # no graph: nothing needs a gradient (or ints came out)
         result = Tensor._wrap(out, ctx)
         ctx.parents = [a if isinstance(a, Tensor) else None for a in args]
+        if cls.twin is not None:                   # kept to recompute through the twin
+            ctx.args, ctx.kwargs = args, kwargs
         ctx.needs_input_grad = needs
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx.saved, args, result)
@@ -144,10 +149,17 @@ class Function:
         """Drop the saved arrays and the parents: called after backward unless retain_graph."""
         self.saved = ()
         self.parents = ()
+        self.args = self.kwargs = None
         self._freed = True
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
+
+
+def records_graph(g):
+    """True when a backward formula was handed a Tensor: the backward pass is being recorded
+    (create_graph=True, see backprop.py); False for the raw arrays of a first-order pass."""
+    return isinstance(g, Tensor)
 
 
 def _unwrap(fn_cls, args):
@@ -189,141 +201,109 @@ def _raise_device_mix(cls, args):
 
 
 # ---------------------------------------------------------------------------------------------
-# The backward pass
+# Differentiating: Tensor.backward() and autograd.grad() (the walk itself is in backprop.py)
 # ---------------------------------------------------------------------------------------------
 
-def _topological_order(root_ctx):
-    """Function nodes reachable from root_ctx, each after all nodes it depends on (inputs first),
-    and {id(leaf): number of edges into it} for the leaves that have post-accumulate hooks.
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate d(tensors)/d(leaf) into ``.grad`` of every leaf that requires grad (or only of
+    ``inputs``): ``torch.autograd.backward``. ``Tensor.backward`` calls this."""
+    roots, seeds = _roots_and_seeds(tensors, grad_tensors, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        inputs = _as_tensor_list(inputs, "inputs")
+        if not inputs:
+            raise RuntimeError("backward(inputs=...): inputs cannot be empty")
+    _backprop.run_backward(roots, seeds, retain_graph=retain_graph, create_graph=create_graph,
+                           inputs=inputs, accumulate=True)
 
-    Iterative depth-first search, so graphs of any depth work (no recursion limit).
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=None, materialize_grads=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
+
+    ``grad_outputs`` is the vector of the vector-Jacobian product (ones for a scalar output).
+    With ``create_graph=True`` the gradients carry a graph and can be differentiated again:
+    ``gx, = grad(f(x), x, create_graph=True); gxx, = grad(gx.sum(), x)`` is a second
+    derivative. An input the outputs do not depend on is an error unless ``allow_unused``
+    (then its gradient is None, or zeros with ``materialize_grads``).
     """
-    order, hooked = [], {}
-    visited = set()
-    stack = [(root_ctx, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        for parent in node.parents:
-            if parent is None:
-                continue
-            if parent._ctx is None:
-                if parent._grad_hooks and parent.requires_grad:
-                    hooked[id(parent)] = hooked.get(id(parent), 0) + 1
-            elif id(parent._ctx) not in visited:
-                stack.append((parent._ctx, False))
-    return order, hooked
-
-
-def _check_versions(node):
-    for t, version in node._version_checks:
-        if t._version[0] != version:
-            raise RuntimeError(
-                f"one of the tensors needed for gradient computation has been modified by an "
-                f"in-place operation: a tensor of shape {tuple(t.shape)} saved by {node} is at "
-                f"version {t._version[0]}; expected version {version}. Use an out-of-place "
-                f"operation, or .clone() the tensor before changing it.")
-
-
-def backward(root, grad, retain_graph=False):
-    """Accumulate d(root)/d(leaf) * grad into the ``.grad`` of every leaf that requires grad.
-
-    ``grad`` is an array shaped like ``root``. Gradients of a tensor used several times are
-    summed (the multivariate chain rule). A leaf with post-accumulate hooks gets its
-    contributions summed first and added to its ``.grad`` once, when the last one has arrived;
-    then its hooks run (data-parallel training starts averaging that gradient there). Unless
-    ``retain_graph``, every node's saved arrays are released as soon as the node has been
-    processed, so memory is freed during the walk.
-    """
-    root_ctx = root._ctx
-    if root_ctx is None:  # a leaf: its gradient is the seed itself
-        _accumulate_leaf(root, grad)
-        return
-    order, pending = _topological_order(root_ctx)  # pending: edges into leaves with hooks
-    leaf_grads = {}                         # id(leaf) -> sum of its contributions so far
-    grads = {id(root_ctx): grad}
-    for node in reversed(order):
-        g = grads.pop(id(node), None)
-        if g is None:  # no path from this node to the root carries a gradient
-            if pending:
-                for parent in node.parents:
-                    if parent is not None and id(parent) in pending:
-                        _hooked_contribution(parent, None, pending, leaf_grads)
-            continue
-        if node._freed:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access saved "
-                "tensors after they have already been freed). Saved intermediate values of the "
-                "graph are freed when you call .backward(). Specify retain_graph=True if you "
-                "need to backward through the graph a second time.")
-        if node.retained_output is not None:
-            node.retained_output._grad = Tensor._wrap(g)
-        if node._version_checks:
-            _check_versions(node)
-        input_grads = node.backward(g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        for parent, g_in, needed in zip(node.parents, input_grads, node.needs_input_grad):
-            if not needed:
-                continue
-            if g_in is not None and g_in.shape != parent.data.shape:
+    single = isinstance(inputs, Tensor)
+    inputs = _as_tensor_list(inputs, "inputs")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+    roots, seeds = _roots_and_seeds(outputs, grad_outputs, create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = _backprop.run_backward(roots, seeds, retain_graph=retain_graph,
+                                   create_graph=create_graph, inputs=inputs, accumulate=False)
+    result = []
+    for t, g in zip(inputs, found):
+        if g is None:
+            if not allow_unused:
                 raise RuntimeError(
-                    f"internal error: {node} returned a gradient of shape {g_in.shape} for an "
-                    f"input of shape {parent.data.shape}")
-            if parent._ctx is None:
-                if parent._grad_hooks:
-                    _hooked_contribution(parent, g_in, pending, leaf_grads)
-                elif g_in is not None:
-                    _accumulate_leaf(parent, g_in)
-            elif g_in is not None:
-                key = id(parent._ctx)
-                if key in grads:
-                    grads[key] = grads[key] + g_in  # new array: g_in may alias another grad
-                else:
-                    grads[key] = g_in
-        if not retain_graph:
-            node.release()
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior.")
+            if materialize_grads:
+                g = array_module(t.data).zeros(t.shape, dtype=t.dtype)
+        if g is not None and not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        result.append(g)
+    return (result[0],) if single else tuple(result)
 
 
-def _hooked_contribution(leaf, g_in, pending, leaf_grads):
-    """A leaf with hooks: add one edge's gradient to its running sum, and when its last edge
-    has arrived, accumulate the sum into .grad once and run the hooks."""
-    key = id(leaf)
-    if g_in is not None:
-        leaf_grads[key] = leaf_grads[key] + g_in if key in leaf_grads else g_in
-    pending[key] -= 1
-    if pending[key] == 0:
-        total = leaf_grads.pop(key, None)
-        if total is not None:
-            _accumulate_leaf(leaf, total)
+def _as_tensor_list(xs, what):
+    xs = [xs] if isinstance(xs, Tensor) else list(xs)
+    for x in xs:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{what} must be Tensors, got {type(x).__name__}")
+    return xs
 
 
-def _accumulate_leaf(leaf, g):
-    if not leaf.requires_grad:
-        return
-    xp = array_module(g)
-    if leaf._grad is None:
-        # Copy: backward functions may return the very array they received (add, reshape), and
-        # a leaf's .grad must never alias another gradient that someone may change in place.
-        grad = xp.empty(leaf.data.shape, dtype=leaf.data.dtype)
-        grad[...] = g
-        leaf._grad = Tensor._wrap(grad)
-    else:
-        # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no .shape
-        # to keep and cannot be updated in place by an optimizer
-        leaf._grad.data = xp.asarray(leaf._grad.data + g)
-    if leaf._grad_hooks:
-        for hook in tuple(leaf._grad_hooks):
-            hook(leaf)
+def _roots_and_seeds(outputs, grad_outputs, create_graph):
+    """The output tensors and one seed gradient each: an array for first order, a Tensor
+    (maybe itself requiring grad) when the backward pass is recorded."""
+    outputs = _as_tensor_list(outputs, "outputs")
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):      # one Tensor or array
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad_outputs has {len(grad_outputs)} entries for "
+                           f"{len(outputs)} outputs")
+    roots, seeds = [], []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn: differentiate a result of ops on tensors created with "
+                               "requires_grad=True")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this tensor has "
+                    f"shape {tuple(out.shape)}: pass a gradient of that shape")
+            g = array_module(out.data).ones(out.shape, dtype=out.dtype)
+        else:
+            graph_seed = create_graph and isinstance(g, Tensor)
+            g = g if graph_seed else (g.data if isinstance(g, Tensor) else g)
+            if not graph_seed:
+                g = array_module(out.data).asarray(g, dtype=out.dtype)
+            if tuple(g.shape) != tuple(out.shape):
+                raise ValueError(
+                    f"Mismatch in shape: gradient has a shape of {tuple(g.shape)} and output "
+                    f"has a shape of {tuple(out.shape)}")
+        if create_graph and not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        roots.append(out)
+        seeds.append(g)
+    return roots, seeds
 
 
 # tensor.py imports this module, and Function.apply needs the Tensor class. The package
 # __init__ imports this module first, so by this line Function exists and tensor.py can load.
 from .tensor import Tensor  # noqa: E402
 from . import custom_function as _custom  # noqa: E402
+from . import backprop as _backprop  # noqa: E402

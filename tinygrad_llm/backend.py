@@ -63,11 +63,15 @@ def is_cupy_array(x):
 
 
 def get_array_module(*arrays):
-    """numpy, or cupy if any of ``arrays`` is a CuPy array."""
-    if cupy is not None:
-        for a in arrays:
-            if isinstance(a, cupy.ndarray):
+    """numpy, or cupy if any of ``arrays`` is a CuPy array; for a Tensor (a backward pass
+    being recorded, create_graph=True) the NumPy-named Tensor ops of tensor_namespace.py."""
+    for a in arrays:
+        if a.__class__ is not np.ndarray:
+            if cupy is not None and isinstance(a, cupy.ndarray):
                 return cupy
+            namespace = getattr(a.__class__, "_array_namespace", None)
+            if namespace is not None:
+                return namespace
     return np
 
 

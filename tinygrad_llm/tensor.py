@@ -197,27 +197,12 @@ class Tensor(Operators, OpMethods):
         self.requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, gradient=None, retain_graph=False):
-        """Compute d(self)/d(leaf) for every leaf that requires grad, summed into leaf.grad."""
-        if not self.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn: call backward() on a result of ops on tensors created "
-                               "with requires_grad=True")
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"grad can be implicitly created only for scalar outputs; this tensor has "
-                    f"shape {tuple(self.shape)}: pass a gradient of that shape")
-            g = backend.get_array_module(self.data).ones(self.shape, dtype=self.dtype)
-        else:
-            g = gradient.data if isinstance(gradient, Tensor) else gradient
-            xp = backend.get_array_module(self.data)
-            g = xp.asarray(g, dtype=self.dtype)
-            if g.shape != self.shape:
-                raise ValueError(
-                    f"Mismatch in shape: gradient has a shape of {tuple(g.shape)} and output "
-                    f"has a shape of {tuple(self.shape)}")
-        autograd.backward(self, g, retain_graph=retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Compute d(self)/d(leaf) for every leaf that requires grad (or only for ``inputs``),
+        summed into leaf.grad. ``create_graph=True`` records the backward pass itself, so the
+        gradients can be differentiated again (``retain_graph`` then defaults to True)."""
+        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+                          inputs=inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(self)`` each time backward() has added a gradient into this leaf's .grad.

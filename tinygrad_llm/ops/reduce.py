@@ -11,7 +11,7 @@ index only (the first maximum).
 """
 from collections import namedtuple
 
-from ..autograd import Function
+from ..autograd import Function, records_graph
 from ..backend import get_array_module
 
 
@@ -35,12 +35,15 @@ def normalize_dims(dim, ndim, op="reduction"):
 
 
 def _broadcast_back(g, in_shape):
-    """A fresh array of ``in_shape`` holding g broadcast over the reduced axes.
+    """g broadcast over the reduced axes back to ``in_shape``.
 
-    (Cheaper than np.broadcast_to for the small tensors where per-op overhead matters, and a
-    real array that later steps may write to.)
+    For arrays: a fresh array (cheaper than np.broadcast_to for the small tensors where per-op
+    overhead matters, and a real array that later steps may write to).
     """
-    out = get_array_module(g).empty(in_shape, dtype=g.dtype)
+    xp = get_array_module(g)
+    if records_graph(g):
+        return xp.broadcast_to(g, in_shape)
+    out = xp.empty(in_shape, dtype=g.dtype)
     out[...] = g
     return out
 

@@ -1,0 +1,300 @@
+"""The backward pass: from the outputs back to the inputs, once or twice.
+
+``run_backward`` walks the graph that ``Function.apply`` recorded in reverse topological order.
+Each node receives the gradient of the outputs with respect to its own output (summed over all
+its consumers: the multivariate chain rule) and its ``backward`` turns it into one gradient per
+input (a vector-Jacobian product, VJP).
+
+First order (create_graph=False): gradients are raw NumPy/CuPy arrays and no graph is recorded.
+
+Higher order (create_graph=True): gradients are Tensors and the walk runs with grad mode on, so
+every VJP is itself recorded and can be differentiated again. The op's backward formula is the
+same code: it is written against ``xp = array_module(g)``, which for a Tensor ``g`` is
+``tensor_namespace`` (NumPy's function names over differentiable Tensor ops), and its saved
+arrays are swapped for the Tensors they belong to (an input, or the output) for the call. A
+saved *float* array that is neither would silently become a constant, so it is an error instead.
+An op whose backward is a fused kernel declares a ``twin`` (its composite of primitive ops):
+its input gradients are then taken through the twin, recomputed on the same inputs.
+
+    x ──▶ [Tanh] ──▶ y ──▶ [Sum] ──▶ L            first backward (create_graph=True):
+                                                  dL/dx = g * (1 - y*y)   recorded as
+    g ──▶ [Mul] ◀── (1 - y*y) ◀── [Mul] ◀── y     Tensor ops on g and y, whose graph
+                                                  reaches x again through y's [Tanh] node
+
+The forward graph must then survive the first backward (the new graph goes through its
+tensors), which is why ``retain_graph`` defaults to ``create_graph``.
+"""
+from . import autograd
+from .kernels.fastnp import array_module
+
+
+def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs=None,
+                 accumulate=True):
+    """Propagate ``seeds`` (one gradient per root) back through the graph.
+
+    accumulate=True (``Tensor.backward``): add the gradients into ``.grad`` of every leaf that
+    requires grad, or only of ``inputs`` when given. accumulate=False (``autograd.grad``): touch
+    no ``.grad``; return the gradient of each of ``inputs`` (None where no path leads to it).
+    """
+    targets = _Targets(inputs)
+    grads = {}                                      # id(node) -> gradient of its output
+    for root, seed in zip(roots, seeds):
+        if root._ctx is None:                       # a leaf root: its gradient is the seed
+            targets.deliver_to_leaf(root, seed, accumulate)
+        else:
+            key = id(root._ctx)
+            grads[key] = grads[key] + seed if key in grads else seed
+    root_ctxs = [r._ctx for r in roots if r._ctx is not None]
+    if not root_ctxs:
+        return targets.results()
+    order, pending = _topological_order(root_ctxs)
+    if not accumulate:                               # autograd.grad runs no hooks
+        pending = {}
+    elif inputs is not None:
+        pending = {k: n for k, n in pending.items() if k in targets.leaves}
+    needed = targets.needed_nodes(order)
+    outputs = _output_tensors(roots, order) if create_graph else None
+    at_node = targets.at_node
+    with autograd.set_grad_enabled(create_graph):
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if at_node and g is not None and id(node) in at_node:
+                targets.capture(at_node[id(node)], g, accumulate)
+            if g is None or (needed is not None and id(node) not in needed):
+                # nothing flows through this node: the leaves with hooks still count the edge
+                _skip_hooked_edges(node, pending, targets)
+                continue
+            _check_alive(node)
+            if accumulate and node.retained_output is not None:
+                node.retained_output._grad = g if create_graph else autograd.Tensor._wrap(g)
+            if node._version_checks:
+                _check_versions(node)
+            if create_graph:
+                input_grads = _recorded_vjp(node, g, outputs.get(id(node)))
+            else:
+                input_grads = node.backward(g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, g_in, need in zip(node.parents, input_grads, node.needs_input_grad):
+                if not need:
+                    continue
+                if g_in is not None and g_in.shape != parent.data.shape:
+                    raise RuntimeError(
+                        f"internal error: {node} returned a gradient of shape {g_in.shape} "
+                        f"for an input of shape {parent.data.shape}")
+                if parent._ctx is None:
+                    if id(parent) in pending:
+                        _hooked_contribution(parent, g_in, pending, targets)
+                    elif g_in is not None:
+                        targets.deliver_to_leaf(parent, g_in, accumulate)
+                elif g_in is not None:
+                    key = id(parent._ctx)
+                    # a new array/Tensor: g_in may be the very gradient another input got
+                    grads[key] = grads[key] + g_in if key in grads else g_in
+            if not retain_graph:
+                node.release()
+    return targets.results()
+
+
+class _Targets:
+    """Where the gradients go: every leaf (inputs=None) or just ``inputs``, which may be leaves
+    or intermediate tensors (the gradient of an intermediate is what arrives at its node)."""
+
+    def __init__(self, inputs):
+        self.inputs = inputs
+        self.leaves = {}      # id(tensor) -> leaf tensor among inputs
+        self.at_node = {}     # id(node) -> intermediate tensor among inputs (its output)
+        self.found = {}       # id(tensor) -> gradient collected for it
+        for t in inputs or ():
+            if t._ctx is None:
+                self.leaves[id(t)] = t
+            else:
+                self.at_node[id(t._ctx)] = t
+
+    def needed_nodes(self, order):
+        """The nodes whose backward leads to an input (all of them when inputs is None)."""
+        if self.inputs is None:
+            return None
+        needed = set()
+        for node in order:                   # inputs first: a node's parents are known already
+            for p in node.parents:
+                if p is None:
+                    continue
+                if (id(p) in self.leaves if p._ctx is None
+                        else id(p._ctx) in needed or id(p._ctx) in self.at_node):
+                    needed.add(id(node))
+                    break
+        return needed
+
+    def deliver_to_leaf(self, leaf, g, accumulate):
+        if self.inputs is None:
+            _accumulate_leaf(leaf, g)
+        elif id(leaf) in self.leaves:
+            self.capture(leaf, g, accumulate)
+
+    def capture(self, t, g, accumulate):
+        if accumulate:                       # backward(inputs=...): into .grad, leaf or not
+            _accumulate_leaf(t, g, force=True)
+        else:
+            key = id(t)
+            self.found[key] = self.found[key] + g if key in self.found else g
+
+    def results(self):
+        return [self.found.get(id(t)) for t in self.inputs] if self.inputs is not None else None
+
+
+def _output_tensors(roots, order):
+    """{id(node): the Tensor it produced}, for swapping a saved output array for its Tensor."""
+    out = {id(r._ctx): r for r in roots if r._ctx is not None}
+    for node in order:
+        for p in node.parents:
+            if p is not None and p._ctx is not None:
+                out[id(p._ctx)] = p
+    return out
+
+
+def _topological_order(root_ctxs):
+    """Function nodes reachable from the roots, each after all nodes it depends on (inputs
+    first), and {id(leaf): number of edges into it} for the leaves with post-accumulate hooks.
+
+    Iterative depth-first search, so graphs of any depth work (no recursion limit).
+    """
+    order, hooked = [], {}
+    visited = set()
+    stack = [(ctx, False) for ctx in reversed(root_ctxs)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node.parents:
+            if parent is None:
+                continue
+            if parent._ctx is None:
+                if parent._grad_hooks and parent.requires_grad:
+                    hooked[id(parent)] = hooked.get(id(parent), 0) + 1
+            elif id(parent._ctx) not in visited:
+                stack.append((parent._ctx, False))
+    return order, hooked
+
+
+# ----- higher order: a node's VJP recorded as Tensor ops ------------------------------------
+
+def _recorded_vjp(node, g, output):
+    """The node's input gradients as Tensors with a graph (see the module docstring)."""
+    twin = getattr(type(node), "twin", None)
+    if twin is not None:
+        return _vjp_through_twin(node, twin, g)
+    saved = node.saved
+    if saved:
+        node.saved = tuple(_saved_tensor(node, a, output) for a in saved)
+    try:
+        input_grads = node.backward(g)
+    finally:
+        node.saved = saved
+    if not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    for g_in in input_grads:
+        if g_in is not None and not isinstance(g_in, autograd.Tensor):
+            raise RuntimeError(
+                f"{node} returned a {type(g_in).__name__} where create_graph=True needs a "
+                f"Tensor: {type(node).__name__}.backward is not written against xp = "
+                f"array_module(g), so {type(node).__name__} cannot be differentiated twice")
+    return input_grads
+
+
+def _saved_tensor(node, arr, output):
+    """The Tensor a saved array belongs to: the op's output or one of its inputs. Integer and
+    bool arrays (indices, masks) stay arrays: nothing is differentiated through them."""
+    if arr is None or isinstance(arr, autograd.Tensor) or not hasattr(arr, "dtype"):
+        return arr
+    if output is not None and arr is output.data:
+        return output
+    for p in node.parents:
+        if p is not None and p.data is arr:
+            return p
+    if arr.dtype.kind not in "fc":
+        return arr
+    raise RuntimeError(
+        f"{node} saved an intermediate float array of shape {tuple(arr.shape)} (neither an input "
+        f"nor its output), so its gradient cannot be differentiated (create_graph=True): "
+        f"{type(node).__name__} must save only inputs and output, or declare a twin")
+
+
+def _vjp_through_twin(node, twin, g):
+    """Input gradients of a fused op taken through its composite twin, recomputed on the same
+    inputs: the twin's graph is made of primitive ops, each differentiable again."""
+    out = twin(*node.args, **node.kwargs)
+    wanted = [p for p, need in zip(node.parents, node.needs_input_grad) if need]
+    found = iter(run_backward([out], [g], retain_graph=True, create_graph=True,
+                              inputs=wanted, accumulate=False))
+    return tuple(next(found) if need else None for need in node.needs_input_grad)
+
+
+# ----- bookkeeping --------------------------------------------------------------------------
+
+def _check_alive(node):
+    if node._freed:
+        raise RuntimeError(
+            "Trying to backward through the graph a second time (or directly access saved "
+            "tensors after they have already been freed). Saved intermediate values of the "
+            "graph are freed when you call .backward() or autograd.grad(). Specify "
+            "retain_graph=True if you need to backward through the graph a second time.")
+
+
+def _check_versions(node):
+    for t, version in node._version_checks:
+        if t._version[0] != version:
+            raise RuntimeError(
+                f"one of the tensors needed for gradient computation has been modified by an "
+                f"in-place operation: a tensor of shape {tuple(t.shape)} saved by {node} is at "
+                f"version {t._version[0]}; expected version {version}. Use an out-of-place "
+                f"operation, or .clone() the tensor before changing it.")
+
+
+def _skip_hooked_edges(node, pending, targets):
+    if pending:
+        for parent in node.parents:
+            if parent is not None and id(parent) in pending:
+                _hooked_contribution(parent, None, pending, targets)
+
+
+def _hooked_contribution(leaf, g_in, pending, targets):
+    """A leaf with hooks: add one edge's gradient to its running sum; when its last edge has
+    arrived, accumulate the sum into .grad once (and run the hooks)."""
+    key = id(leaf)
+    if g_in is not None:
+        targets.found[key] = targets.found[key] + g_in if key in targets.found else g_in
+    pending[key] -= 1
+    if pending[key] == 0:
+        total = targets.found.pop(key, None)
+        if total is not None:
+            _accumulate_leaf(leaf, total, force=True)
+
+
+def _accumulate_leaf(leaf, g, force=False):
+    """Add ``g`` into ``leaf.grad``: an array (first order) or a Tensor with a graph."""
+    if not (leaf.requires_grad or force):
+        return
+    if isinstance(g, autograd.Tensor):           # create_graph: keep the gradient's graph
+        # a copy, as PyTorch does: the same gradient Tensor may reach several leaves
+        leaf._grad = g.clone() if leaf._grad is None else leaf._grad + g
+    else:
+        xp = array_module(g)
+        if leaf._grad is None:
+            # Copy: backward functions may return the very array they received (add, reshape),
+            # and a leaf's .grad must never alias another gradient someone may change in place.
+            grad = xp.empty(leaf.data.shape, dtype=leaf.data.dtype)
+            grad[...] = g
+            leaf._grad = autograd.Tensor._wrap(grad)
+        else:
+            # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no shape
+            # to keep and cannot be updated in place by an optimizer
+            leaf._grad.data = xp.asarray(leaf._grad.data + g)
+    if leaf._grad_hooks:
+        for hook in tuple(leaf._grad_hooks):
+            hook(leaf)
