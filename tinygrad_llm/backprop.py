@@ -45,55 +45,70 @@ def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs
             key = id(root._ctx)
             grads[key] = grads[key] + seed if key in grads else seed
     root_ctxs = [r._ctx for r in roots if r._ctx is not None]
-    if not root_ctxs:
-        return targets.results()
+    if root_ctxs:
+        if create_graph:                  # every VJP below is recorded as Tensor ops
+            with autograd.enable_grad():
+                _walk(root_ctxs, grads, targets, retain_graph, accumulate,
+                      _output_tensors(roots, root_ctxs))
+        else:
+            _walk(root_ctxs, grads, targets, retain_graph, accumulate, None)
+    return targets.results()
+
+
+def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
+    """The nodes in reverse topological order, each turning its output's gradient into its
+    inputs' gradients. ``outputs`` ({id(node): output Tensor}) only when recording."""
     order, pending = _topological_order(root_ctxs)
     if not accumulate:                               # autograd.grad runs no hooks
         pending = {}
-    elif inputs is not None:
+    elif targets.inputs is not None:
         pending = {k: n for k, n in pending.items() if k in targets.leaves}
     needed = targets.needed_nodes(order)
-    outputs = _output_tensors(roots, order) if create_graph else None
     at_node = targets.at_node
-    with autograd.set_grad_enabled(create_graph):
-        for node in reversed(order):
-            g = grads.pop(id(node), None)
-            if at_node and g is not None and id(node) in at_node:
-                targets.capture(at_node[id(node)], g, accumulate)
-            if g is None or (needed is not None and id(node) not in needed):
-                # nothing flows through this node: the leaves with hooks still count the edge
-                _skip_hooked_edges(node, pending, targets)
+    every_leaf = accumulate and targets.inputs is None
+    for node in reversed(order):
+        g = grads.pop(id(node), None)
+        if at_node and g is not None and id(node) in at_node:
+            targets.capture(at_node[id(node)], g, accumulate)
+        if g is None or (needed is not None and id(node) not in needed):
+            # nothing flows through this node: the leaves with hooks still count the edge
+            _skip_hooked_edges(node, pending, targets)
+            continue
+        if node._freed:
+            _raise_freed()
+        if accumulate and node.retained_output is not None:
+            node.retained_output._grad = g if outputs is not None else Tensor._wrap(g)
+        if node._version_checks:
+            _check_versions(node)
+        if outputs is None:
+            input_grads = node.backward(g)
+        else:
+            input_grads = _recorded_vjp(node, g, outputs.get(id(node)))
+        if input_grads.__class__ is not tuple:
+            input_grads = (input_grads,)
+        for parent, g_in, need in zip(node.parents, input_grads, node.needs_input_grad):
+            if not need:
                 continue
-            _check_alive(node)
-            if accumulate and node.retained_output is not None:
-                node.retained_output._grad = g if create_graph else autograd.Tensor._wrap(g)
-            if node._version_checks:
-                _check_versions(node)
-            if create_graph:
-                input_grads = _recorded_vjp(node, g, outputs.get(id(node)))
-            else:
-                input_grads = node.backward(g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, g_in, need in zip(node.parents, input_grads, node.needs_input_grad):
-                if not need:
+            if g_in is not None and g_in.shape != parent.data.shape:
+                raise RuntimeError(
+                    f"internal error: {node} returned a gradient of shape {g_in.shape} "
+                    f"for an input of shape {parent.data.shape}")
+            if parent._ctx is None:
+                if pending and id(parent) in pending:
+                    _hooked_contribution(parent, g_in, pending, targets)
+                elif g_in is None:
                     continue
-                if g_in is not None and g_in.shape != parent.data.shape:
-                    raise RuntimeError(
-                        f"internal error: {node} returned a gradient of shape {g_in.shape} "
-                        f"for an input of shape {parent.data.shape}")
-                if parent._ctx is None:
-                    if id(parent) in pending:
-                        _hooked_contribution(parent, g_in, pending, targets)
-                    elif g_in is not None:
-                        targets.deliver_to_leaf(parent, g_in, accumulate)
-                elif g_in is not None:
-                    key = id(parent._ctx)
-                    # a new array/Tensor: g_in may be the very gradient another input got
-                    grads[key] = grads[key] + g_in if key in grads else g_in
-            if not retain_graph:
-                node.release()
-    return targets.results()
+                elif every_leaf:
+                    if parent.requires_grad:
+                        _accumulate_leaf(parent, g_in)
+                else:
+                    targets.deliver_to_leaf(parent, g_in, accumulate)
+            elif g_in is not None:
+                key = id(parent._ctx)
+                # a new array/Tensor: g_in may be the very gradient another input got
+                grads[key] = grads[key] + g_in if key in grads else g_in
+        if not retain_graph:
+            node.release()
 
 
 class _Targets:
@@ -128,13 +143,14 @@ class _Targets:
 
     def deliver_to_leaf(self, leaf, g, accumulate):
         if self.inputs is None:
-            _accumulate_leaf(leaf, g)
+            if leaf.requires_grad:
+                _accumulate_leaf(leaf, g)
         elif id(leaf) in self.leaves:
             self.capture(leaf, g, accumulate)
 
     def capture(self, t, g, accumulate):
         if accumulate:                       # backward(inputs=...): into .grad, leaf or not
-            _accumulate_leaf(t, g, force=True)
+            _accumulate_leaf(t, g)
         else:
             key = id(t)
             self.found[key] = self.found[key] + g if key in self.found else g
@@ -143,10 +159,10 @@ class _Targets:
         return [self.found.get(id(t)) for t in self.inputs] if self.inputs is not None else None
 
 
-def _output_tensors(roots, order):
+def _output_tensors(roots, root_ctxs):
     """{id(node): the Tensor it produced}, for swapping a saved output array for its Tensor."""
     out = {id(r._ctx): r for r in roots if r._ctx is not None}
-    for node in order:
+    for node in _topological_order(root_ctxs)[0]:
         for p in node.parents:
             if p is not None and p._ctx is not None:
                 out[id(p._ctx)] = p
@@ -161,7 +177,7 @@ def _topological_order(root_ctxs):
     """
     order, hooked = [], {}
     visited = set()
-    stack = [(ctx, False) for ctx in reversed(root_ctxs)]
+    stack = [(ctx, False) for ctx in root_ctxs]
     while stack:
         node, children_done = stack.pop()
         if children_done:
@@ -199,7 +215,7 @@ def _recorded_vjp(node, g, output):
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
     for g_in in input_grads:
-        if g_in is not None and not isinstance(g_in, autograd.Tensor):
+        if g_in is not None and not isinstance(g_in, Tensor):
             raise RuntimeError(
                 f"{node} returned a {type(g_in).__name__} where create_graph=True needs a "
                 f"Tensor: {type(node).__name__}.backward is not written against xp = "
@@ -210,7 +226,7 @@ def _recorded_vjp(node, g, output):
 def _saved_tensor(node, arr, output):
     """The Tensor a saved array belongs to: the op's output or one of its inputs. Integer and
     bool arrays (indices, masks) stay arrays: nothing is differentiated through them."""
-    if arr is None or isinstance(arr, autograd.Tensor) or not hasattr(arr, "dtype"):
+    if arr is None or isinstance(arr, Tensor) or not hasattr(arr, "dtype"):
         return arr
     if output is not None and arr is output.data:
         return output
@@ -237,13 +253,12 @@ def _vjp_through_twin(node, twin, g):
 
 # ----- bookkeeping --------------------------------------------------------------------------
 
-def _check_alive(node):
-    if node._freed:
-        raise RuntimeError(
-            "Trying to backward through the graph a second time (or directly access saved "
-            "tensors after they have already been freed). Saved intermediate values of the "
-            "graph are freed when you call .backward() or autograd.grad(). Specify "
-            "retain_graph=True if you need to backward through the graph a second time.")
+def _raise_freed():
+    raise RuntimeError(
+        "Trying to backward through the graph a second time (or directly access saved "
+        "tensors after they have already been freed). Saved intermediate values of the "
+        "graph are freed when you call .backward() or autograd.grad(). Specify "
+        "retain_graph=True if you need to backward through the graph a second time.")
 
 
 def _check_versions(node):
@@ -273,28 +288,28 @@ def _hooked_contribution(leaf, g_in, pending, targets):
     if pending[key] == 0:
         total = targets.found.pop(key, None)
         if total is not None:
-            _accumulate_leaf(leaf, total, force=True)
+            _accumulate_leaf(leaf, total)
 
 
-def _accumulate_leaf(leaf, g, force=False):
+def _accumulate_leaf(leaf, g):
     """Add ``g`` into ``leaf.grad``: an array (first order) or a Tensor with a graph."""
-    if not (leaf.requires_grad or force):
-        return
-    if isinstance(g, autograd.Tensor):           # create_graph: keep the gradient's graph
+    if g.__class__ is Tensor:                    # create_graph: keep the gradient's graph
         # a copy, as PyTorch does: the same gradient Tensor may reach several leaves
         leaf._grad = g.clone() if leaf._grad is None else leaf._grad + g
+    elif leaf._grad is None:
+        # Copy: backward functions may return the very array they received (add, reshape),
+        # and a leaf's .grad must never alias another gradient someone may change in place.
+        grad = array_module(g).empty(leaf.data.shape, dtype=leaf.data.dtype)
+        grad[...] = g
+        leaf._grad = Tensor._wrap(grad)
     else:
-        xp = array_module(g)
-        if leaf._grad is None:
-            # Copy: backward functions may return the very array they received (add, reshape),
-            # and a leaf's .grad must never alias another gradient someone may change in place.
-            grad = xp.empty(leaf.data.shape, dtype=leaf.data.dtype)
-            grad[...] = g
-            leaf._grad = autograd.Tensor._wrap(grad)
-        else:
-            # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no shape
-            # to keep and cannot be updated in place by an optimizer
-            leaf._grad.data = xp.asarray(leaf._grad.data + g)
+        # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no shape
+        # to keep and cannot be updated in place by an optimizer
+        leaf._grad.data = array_module(g).asarray(leaf._grad.data + g)
     if leaf._grad_hooks:
         for hook in tuple(leaf._grad_hooks):
             hook(leaf)
+
+
+# autograd imports this module at its end, when Tensor exists
+from .tensor import Tensor  # noqa: E402
