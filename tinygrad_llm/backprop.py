@@ -70,12 +70,12 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
         g = grads.pop(id(node), None)
         if at_node and g is not None and id(node) in at_node:
             targets.capture(at_node[id(node)], g, accumulate)
+        if g is not None and node._freed:
+            _raise_freed()
         if g is None or (needed is not None and id(node) not in needed):
             # nothing flows through this node: the leaves with hooks still count the edge
             _skip_hooked_edges(node, pending, targets)
             continue
-        if node._freed:
-            _raise_freed()
         if accumulate and node.retained_output is not None:
             node.retained_output._grad = g if outputs is not None else Tensor._wrap(g)
         if node._version_checks:
