@@ -33,17 +33,28 @@ The ctx, as in PyTorch:
     ctx.<anything> = value               keep non-tensor values (shapes, constants)
 The newer form ``forward(*args)`` without ctx plus ``setup_context(ctx, inputs, output)``
 works too. Keyword arguments of ``apply`` reach forward but are never differentiated.
-``backward`` runs without recording a graph (gradients of gradients through a custom Function
-are not supported yet; ``once_differentiable`` is therefore a no-op).
+
+Gradients of gradients (PyTorch's semantics): in a first-order backward pass the user's
+``backward`` runs without recording a graph. When the backward pass is itself recorded
+(``create_graph=True``) it runs with grad mode on and gets its gradients as Tensors with a
+graph; ``saved_tensors`` are then the inputs (with their graph) and the outputs as graph
+tensors (whose graph leads back through this very node), so a backward written with
+differentiable Tensor ops can be differentiated again. A saved tensor that is neither an input
+nor an output was made in forward without a graph: it is a constant there (as in PyTorch). A
+backward decorated with ``@once_differentiable`` runs without a graph even then, and its
+gradients raise a clear error when something tries to differentiate them.
 
 Several outputs: backward receives one gradient per output (zeros for outputs that were not
 used). Inside the graph they are one node: the differentiable outputs are packed into one
 flat array and each returned Tensor is a slice of it, so the engine (one output per node)
 sums their gradients into the packed array before calling backward once.
 """
+import functools
+
 import numpy as np
 
 from . import autograd
+from .autograd import records_graph
 from .backend import device_of, get_array_module
 from .tensor import Tensor
 
@@ -57,9 +68,40 @@ def is_ctx_style(cls):
 
 
 def once_differentiable(fn):
-    """torch's decorator for a backward that is not itself differentiable. Every custom
-    backward here runs without recording a graph, so this changes nothing."""
-    return fn
+    """torch's decorator for a backward that is not itself differentiable: it always runs
+    without recording a graph, and when the backward pass is recorded (create_graph=True) each
+    gradient it returns goes through a node that raises if it is ever differentiated."""
+    @functools.wraps(fn)
+    def wrapper(ctx, *grad_outputs):
+        with autograd.no_grad():
+            result = fn(ctx, *grad_outputs)
+        if not autograd.is_grad_enabled():
+            return result
+        name = ctx._fn.__name__ if isinstance(ctx, FunctionCtx) else type(ctx).__name__
+        anchors = [t for t in tuple(getattr(ctx, "parents", ())) + grad_outputs
+                   if isinstance(t, Tensor) and t.requires_grad]
+        if not anchors:
+            return result
+        single = not isinstance(result, tuple)
+        marked = tuple(_DelayedError.apply(r, name, *anchors) if isinstance(r, Tensor) else r
+                       for r in ((result,) if single else result))
+        return marked[0] if single else marked
+    return wrapper
+
+
+class _DelayedError(autograd.Function):
+    """The identity on a gradient computed by a @once_differentiable backward; its parents are
+    the tensors that gradient really depends on, so differentiating it reaches this node,
+    which raises (PyTorch's DelayedError)."""
+
+    def forward(self, g, name, *anchors):
+        self.name = name
+        return g
+
+    def backward(self, grad):
+        raise RuntimeError(f"trying to differentiate twice a function that was marked with "
+                           f"@once_differentiable: {self.name}.backward computes its gradient "
+                           f"without a graph, so it has no second derivative")
 
 
 class FunctionCtx(autograd.Function):
@@ -70,6 +112,7 @@ class FunctionCtx(autograd.Function):
         self._saved_tensors = ()
         self._non_differentiable = set()
         self._materialize_grads = True
+        self._saved_outputs = {}
         self.needs_input_grad = ()
 
     def __repr__(self):
@@ -106,11 +149,38 @@ class FunctionCtx(autograd.Function):
 
     # ----- the graph node --------------------------------------------------------------------
     def backward(self, grad):
-        """Array-level backward called by the engine: the user's backward, checked."""
+        """Array-level backward called by the engine: the user's backward, checked. ``grad``
+        is a Tensor when the backward pass is recorded (create_graph=True, module docstring)."""
+        if records_graph(grad):
+            return self._recorded_backward(grad)
         grads_out = self._output_grads(grad)
         with autograd.no_grad():
             result = self._fn.backward(self, *grads_out)
         return self._input_grads(result)
+
+    def _recorded_backward(self, grad):
+        """The user's backward with grad mode on, on graph tensors; returns Tensors."""
+        saved = self._saved_tensors
+        if self._saved_outputs:
+            # self.saved holds the output's array: the engine has swapped it for the output
+            # Tensor, whose graph goes through this node (packed: each output is a slice of it)
+            (out,) = self.saved
+            self._saved_tensors = tuple(
+                self._graph_output(out, self._saved_outputs[k]) if k in self._saved_outputs
+                else t for k, t in enumerate(saved))
+        try:
+            with autograd.enable_grad():
+                result = self._fn.backward(self, *self._output_grads(grad))
+        finally:
+            self._saved_tensors = saved
+        return self._input_grads(result, recorded=True)
+
+    def _graph_output(self, out, i):
+        if self._packed is None:
+            return out
+        for j, start, _, shape, dtype in self._packed:
+            if j == i:
+                return _Unpack.apply(out, start, shape, dtype)
 
     def release(self):
         super().release()
@@ -120,11 +190,11 @@ class FunctionCtx(autograd.Function):
         """One Tensor (or None) per forward output, from the node's (maybe packed) gradient."""
         per_output = {}
         if self._packed is None:
-            per_output[self._diff[0]] = Tensor._wrap(grad)
+            per_output[self._diff[0]] = grad if records_graph(grad) else Tensor._wrap(grad)
         else:
             for i, start, size, shape, dtype in self._packed:
-                per_output[i] = Tensor._wrap(grad[start:start + size].reshape(shape)
-                                             .astype(dtype, copy=False))
+                per_output[i] = (_Unpack.apply(grad, start, shape, dtype) if records_graph(grad)
+                                 else Tensor._wrap(_slice_out(grad, start, shape, dtype)))
         grads = []
         for i, meta in enumerate(self._outputs):
             if i in per_output:
@@ -136,8 +206,9 @@ class FunctionCtx(autograd.Function):
                 grads.append(None)
         return grads
 
-    def _input_grads(self, result):
-        """The arrays for the engine: one per forward argument, checked and cast."""
+    def _input_grads(self, result, recorded=False):
+        """The arrays for the engine (Tensors when the backward pass is recorded): one per
+        forward argument, checked, summed down to the input's shape and cast to its dtype."""
         name = f"{self._fn.__name__}Backward"
         result = result if isinstance(result, tuple) else (result,)
         n = len(self.parents)
@@ -162,8 +233,8 @@ class FunctionCtx(autograd.Function):
             if g.device != parent.device:
                 raise RuntimeError(f"function {name} returned a gradient on {g.device} at "
                                    f"position {i + 1} for an input on {parent.device}")
-            out.append(_sum_to(g.data, tuple(parent.shape), name, i)
-                       .astype(parent.dtype, copy=False))
+            g = _sum_to(g if recorded else g.data, tuple(parent.shape), name, i)
+            out.append(_as_dtype(g, parent.dtype))
         return tuple(out)
 
 
@@ -180,29 +251,67 @@ def _sum_to(grad, shape, name, i):
         raise RuntimeError(f"Function {name} returned an invalid gradient at index {i} - got "
                            f"{list(grad.shape)} but expected shape compatible with "
                            f"{list(shape)}")
+    xp = get_array_module(grad)
     extra = grad.ndim - len(shape)
-    grad = grad.sum(axis=tuple(range(extra))) if extra else grad
+    grad = xp.sum(grad, axis=tuple(range(extra))) if extra else grad
     stretched = tuple(k for k, n in enumerate(shape) if n == 1 and grad.shape[k] != 1)
-    grad = grad.sum(axis=stretched, keepdims=True) if stretched else grad
-    return get_array_module(grad).asarray(grad)
+    grad = xp.sum(grad, axis=stretched, keepdims=True) if stretched else grad
+    return xp.asarray(grad)
+
+
+def _as_dtype(g, dtype):
+    if g.dtype == dtype:
+        return g
+    return get_array_module(g).astype(g, dtype) if records_graph(g) else g.astype(dtype)
+
+
+def _slice_out(packed, start, shape, dtype):
+    """packed[start:start + size] as an array of ``shape`` and ``dtype`` (a copy)."""
+    size = int(np.prod(shape))
+    return packed[start:start + size].reshape(shape).astype(dtype)
+
+
+def _place_in(g, start, packed_shape, dtype):
+    """Zeros of ``packed_shape`` with g, flattened, at [start, start + g.size): the transpose
+    of _slice_out."""
+    full = get_array_module(g).zeros(packed_shape, dtype=dtype)
+    full[start:start + g.size] = g.reshape(-1)
+    return full
 
 
 class _Unpack(autograd.Function):
-    """Output ``k`` of a multi-output custom Function: a slice of the node's packed array."""
+    """Output ``k`` of a multi-output custom Function: a slice of the node's packed array.
+
+    out = packed[start:start + size].reshape(shape);   dpacked = zeros, dout at the slice
+    The two are each other's transpose: _Pack is the same pair the other way round, so the
+    gradient of either, when recorded (create_graph=True), is the other one applied.
+    """
 
     def forward(self, packed, start, shape, dtype):
-        self.start, self.size, self.packed_shape = start, int(np.prod(shape)), packed.shape
-        return packed[start:start + self.size].reshape(shape).astype(dtype)   # a copy
+        self.start, self.packed_shape, self.packed_dtype = start, packed.shape, packed.dtype
+        return _slice_out(packed, start, shape, dtype)
 
     def backward(self, grad):
-        # forward: out = packed[start:start + size].reshape(shape)
-        full = get_array_module(grad).zeros(self.packed_shape, dtype=self.packed_dtype)
-        full[self.start:self.start + self.size] = grad.reshape(-1)
-        return full, None, None, None
+        if records_graph(grad):
+            dpacked = _Pack.apply(grad, self.start, self.packed_shape, self.packed_dtype)
+        else:
+            dpacked = _place_in(grad, self.start, self.packed_shape, self.packed_dtype)
+        return dpacked, None, None, None
 
-    @property
-    def packed_dtype(self):
-        return self.parents[0].dtype
+
+class _Pack(autograd.Function):
+    """g placed at [start, start + size) of a zero packed array: the transpose of _Unpack."""
+
+    def forward(self, g, start, packed_shape, dtype):
+        self.start, self.shape, self.dtype = start, g.shape, g.dtype
+        return _place_in(g, start, packed_shape, dtype)
+
+    def backward(self, grad):
+        if records_graph(grad):
+            dg = _Unpack.apply(grad, self.start, self.shape, self.dtype)
+        else:
+            dg = _slice_out(grad, self.start, self.shape, self.dtype)
+        return dg, None, None, None
 
 
 def _run_forward(fn_cls, ctx, args, kwargs):
@@ -235,18 +344,25 @@ def apply(fn_cls, *args, **kwargs):
     ctx._diff = diff
     ctx._version_checks = tuple((t, t._version[0]) for t in ctx._saved_tensors
                                 if t is not None)
+    # saved tensors that are outputs: {position in saved_tensors: output index}
+    ctx._saved_outputs = {k: i for k, t in enumerate(ctx._saved_tensors)
+                          for i, o in enumerate(outs) if t is not None and t is o}
     results = [o.detach() if isinstance(o, Tensor) and o.requires_grad else o for o in outs]
     if len(diff) == 1:
         ctx._packed = None
         i = diff[0]
         results[i] = Tensor._wrap(outs[i].data, ctx)
         results[i]._version = outs[i]._version          # an alias of what forward returned
+        if ctx._saved_outputs:
+            ctx.saved = (results[i].data,)      # for the engine: create_graph swaps it in
     else:
         _check_one_device(fn_cls, [outs[i] for i in diff])
         xp = get_array_module(outs[diff[0]].data)
         dtype = np.result_type(*[outs[i].dtype for i in diff])
         flat = [outs[i].data.reshape(-1).astype(dtype, copy=False) for i in diff]
         packed = Tensor._wrap(xp.concatenate(flat), ctx)
+        if ctx._saved_outputs:
+            ctx.saved = (packed.data,)
         ctx._packed, start = [], 0
         for i in diff:
             shape, out_dtype = tuple(outs[i].shape), outs[i].dtype

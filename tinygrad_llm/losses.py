@@ -23,7 +23,7 @@ gradient must stay finite at p = 0 and p = 1, where the clamped logs are flat.
 import numpy as np
 
 from . import functional as F
-from .autograd import Function
+from .autograd import Function, records_graph
 from .backend import get_array_module
 from .ops import clamp, gather, softplus, where
 from .tensor import Tensor
@@ -76,6 +76,12 @@ def mse_loss(input, target, reduction="mean"):
 
 # ----- binary classification ------------------------------------------------------------------
 
+def _clamped_logs(xp, p):
+    """(max(log p, -100), max(log(1 - p), -100)): log(0) = -inf becomes -100."""
+    with np.errstate(divide="ignore"):
+        return xp.maximum(xp.log(p), -100), xp.maximum(xp.log1p(-p), -100)
+
+
 class BinaryCrossEntropy(Function):
     """l = -(y * max(log p, -100) + (1 - y) * max(log(1 - p), -100))   (elementwise)
 
@@ -84,15 +90,12 @@ class BinaryCrossEntropy(Function):
     """
 
     def forward(self, p, y):
-        xp = get_array_module(p)
-        with np.errstate(divide="ignore"):  # log(0) = -inf, which the clamp turns into -100
-            log_p = xp.maximum(xp.log(p), -100)
-            log_1mp = xp.maximum(xp.log1p(-p), -100)
-        self.save_for_backward(p, y, log_p, log_1mp)
+        self.logs = log_p, log_1mp = _clamped_logs(get_array_module(p), p)
+        self.save_for_backward(p, y)
         return -(y * log_p + (1 - y) * log_1mp)
 
     def backward(self, g):
-        p, y, log_p, log_1mp = self.saved
+        p, y = self.saved
         xp = get_array_module(g)
         dp = dy = None
         if self.needs_input_grad[0]:
@@ -100,9 +103,15 @@ class BinaryCrossEntropy(Function):
             #                                          = (p - y) / (p (1 - p))
             dp = g * (p - y) / xp.maximum(p * (1 - p), 1e-12)
         if self.needs_input_grad[1]:
-            # l is linear in y: dl/dy = -log p + log(1 - p)
+            # l is linear in y: dl/dy = -log p + log(1 - p); the logs are recomputed from the
+            # Tensor p when this backward is itself differentiated (create_graph=True)
+            log_p, log_1mp = _clamped_logs(xp, p) if records_graph(g) else self.logs
             dy = g * (log_1mp - log_p)
         return dp, dy
+
+    def release(self):
+        super().release()
+        self.logs = None
 
 
 def _check_unit_interval(name, what, a):

@@ -7,7 +7,8 @@ differentiates it through those ops. It is also the path F.scaled_dot_product_at
 for what the kernel does not do: dropout on the attention weights, a mask that needs a
 gradient, V of another head size. The Functions keep only one number per query row (the
 log-sum-exp of its scores) instead of the (Tq, Tk) weights, and must agree with the twin in
-value and gradient (tests/test_op_attention.py).
+value and gradient (tests/test_op_attention.py). Their second derivatives (create_graph=True)
+are the twin's: both Functions declare it as ``twin`` (backprop.py differentiates through it).
 
 Kernels: kernels/attention.py (NumPy reference, numba CPU tiles, numba CUDA).
 
@@ -15,12 +16,14 @@ Shape legend: B batch, H heads, Tq query and Tk key positions, D head size.
 """
 import math
 
+import numpy as np
+
 from ..autograd import Function
 from ..kernels import attention as kernel
 from ..kernels.fastnp import array_module
 from .matmul import matmul
 from .shape import transpose
-from .softmax import softmax_composite
+from .softmax import masked_softmax_composite, softmax_composite
 
 
 def scaled_dot_product_attention_composite(q, k, v, mask=None, scale=None, dropout=None,
@@ -44,6 +47,37 @@ def scaled_dot_product_attention_composite(q, k, v, mask=None, scale=None, dropo
     return matmul(p, v), p                                        # (..., Tq, Dv)
 
 
+def kernel_mask(xp, dtype, tq, tk, causal=False, key_padding_mask=None, attn_mask=None):
+    """The kernel's masks as one additive (B or 1, H or 1, Tq, Tk) array, or None: attn_mask,
+    plus -inf where a key is hidden (causal: key j > i + Tk - Tq, bottom-right aligned;
+    key_padding_mask (B, Tk): True = ignore that key)."""
+    total = attn_mask
+    if causal:
+        visible = xp.arange(tk)[None, :] <= xp.arange(tq)[:, None] + (tk - tq)   # (Tq, Tk)
+        hidden = xp.where(visible, dtype.type(0), dtype.type(-np.inf))
+        total = hidden if total is None else total + hidden
+    if key_padding_mask is not None:
+        pad = xp.where(key_padding_mask, dtype.type(-np.inf), dtype.type(0))    # (B, Tk)
+        pad = pad[:, None, None, :]                                             # (B, 1, 1, Tk)
+        total = pad if total is None else total + pad
+    return total
+
+
+def _attention_twin(q, k, v, causal=False, key_padding_mask=None, attn_mask=None, scale=None,
+                    impl="auto"):
+    """The composite with the kernel's arguments (a row with no visible key gives zeros)."""
+    mask = kernel_mask(array_module(q.data), q.dtype, q.shape[-2], k.shape[-2], causal,
+                       key_padding_mask, attn_mask)
+    out, _ = scaled_dot_product_attention_composite(q, k, v, mask, scale,
+                                                    softmax_fn=masked_softmax_composite)
+    return out
+
+
+def _packed_attention_twin(qkv, causal=False, key_padding_mask=None, attn_mask=None,
+                           scale=None, impl="auto"):
+    return _attention_twin(qkv[0], qkv[1], qkv[2], causal, key_padding_mask, attn_mask, scale)
+
+
 class ScaledDotProductAttention(Function):
     """out = softmax(Q K^T * scale + M) V, per batch and head; Q (B, H, Tq, D), K, V (B, H, Tk, D).
 
@@ -54,6 +88,8 @@ class ScaledDotProductAttention(Function):
     The kernel keeps only lse = logsumexp of each score row and rebuilds P from it. A row
     with no visible key gives out = 0 and no gradient (no NaN).
     """
+
+    twin = staticmethod(_attention_twin)
 
     def forward(self, q, k, v, causal=False, key_padding_mask=None, attn_mask=None,
                 scale=None, impl="auto"):
@@ -77,6 +113,8 @@ class PackedSelfAttention(ScaledDotProductAttention):
     taking that tensor whole spares the three slices (each a zero-filled gradient of the full
     size in backward): the gradient dqkv is written by the kernel straight into one buffer.
     """
+
+    twin = staticmethod(_packed_attention_twin)
 
     def forward(self, qkv, causal=False, key_padding_mask=None, attn_mask=None, scale=None,
                 impl="auto"):

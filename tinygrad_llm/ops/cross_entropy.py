@@ -8,7 +8,8 @@ Read the twin first: log_softmax, a gather of the target's log-probability, a we
 The Function computes loss and gradient from the saved log-sum-exp without keeping the (N, C)
 probabilities, and must agree with the twin in value and gradient
 (tests/test_op_cross_entropy.py). One difference, on purpose: with every row ignored,
-'mean' gives 0 and no gradient (PyTorch and the twin give NaN).
+'mean' gives 0 and no gradient (PyTorch and the twin give NaN). Second derivatives
+(create_graph=True) are the twin's: the Function declares it as ``twin`` (see backprop.py).
 
 Kernels: kernels/cross_entropy.py (NumPy reference, numba CPU, numba CUDA) for unweighted
 classes; with class weights the two plain array functions at the end of this file run (the
@@ -56,11 +57,26 @@ def cross_entropy_composite(x, target, weight=None, ignore_index=-100, reduction
     return sum(loss) / w_t.sum()
 
 
+def _cross_entropy_twin(x, target, weight=None, ignore_index=-100, reduction="mean",
+                        label_smoothing=0.0, impl="auto"):
+    """The composite with the Function's arguments; a 'mean' over no weight (every row
+    ignored) is 0 with no gradient, as the Function's."""
+    if reduction == "mean":
+        valid = target != ignore_index
+        kept = weight[target[valid]].sum() if weight is not None else valid.sum()
+        if kept == 0:
+            return cross_entropy_composite(x, target, weight, ignore_index, "sum",
+                                           label_smoothing) * 0
+    return cross_entropy_composite(x, target, weight, ignore_index, reduction, label_smoothing)
+
+
 class CrossEntropy(Function):
     """Cross-entropy of logits x (N, C) against class indices t (N,) (module docstring).
 
     dx_nc = g_n * (softmax(x_n)_c - q_nc) (times the weights), rebuilt from the saved lse.
     """
+
+    twin = staticmethod(_cross_entropy_twin)
 
     def forward(self, x, target, weight=None, ignore_index=-100, reduction="mean",
                 label_smoothing=0.0, impl="auto"):

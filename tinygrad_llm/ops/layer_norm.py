@@ -5,7 +5,8 @@
 
 Read the twin first: autograd differentiates it through mean, sub, mul and div. The Function
 computes the same in one pass per direction and must agree with it in value and gradient
-(tests/test_op_layer_norm.py).
+(tests/test_op_layer_norm.py). Its second derivatives (create_graph=True) are those of the twin:
+the Function declares it as ``twin`` and backprop.py differentiates through it.
 
 Kernels: kernels/layer_norm.py (NumPy reference, numba CPU, numba CUDA).
 """
@@ -29,6 +30,10 @@ def layer_norm_composite(x, n_dims, weight=None, bias=None, eps=1e-5):
     return y
 
 
+def _layer_norm_twin(x, weight, bias, eps=1e-5, impl="auto"):
+    return layer_norm_composite(x, 1, weight, bias, eps)
+
+
 class LayerNorm(Function):
     """y = (x - mu) * rstd * w + b over the last axis (formulas in the module docstring).
 
@@ -38,6 +43,8 @@ class LayerNorm(Function):
     A constant row has var = 0: xhat = 0, y = b and dx = (dxhat - mean(dxhat)) / sqrt(eps),
     finite (as in PyTorch).
     """
+
+    twin = staticmethod(_layer_norm_twin)
 
     def forward(self, x, weight, bias, eps=1e-5, impl="auto"):
         self.impl, self.eps = impl, eps

@@ -30,6 +30,8 @@ GEMM over all steps at once: dW_ih = dA^T X, dW_hh = dA^T H_prev, dX = dA W_ih.
 
 A Function has one output, so this one returns (T + 1, B, H): rows 0 .. T-1 are h_1 .. h_T
 (the output sequence) and row T is c_T; ``lstm_layer`` slices it into (y, h_T, c_T).
+Its second derivatives (create_graph=True) are those of the composite twin (``twin``, which
+backprop.py differentiates), since the kernel's backward is written on raw arrays only.
 
 Kernel: kernels/lstm.py (the step as a NumPy reference and as a fused numba loop, the time
 loops, and the GEMMs over all steps).
@@ -37,7 +39,7 @@ loops, and the GEMMs over all steps).
 from ..autograd import Function
 from ..kernels import lstm as kernel
 from .activation import sigmoid, tanh
-from .indexing import chunk, stack
+from .indexing import cat, chunk, stack
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,6 +69,12 @@ def lstm_layer_composite(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
     return stack(hs, dim=0), h, c                       # (T, B, H), (B, H), (B, H)
 
 
+def _lstm_layer_twin(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None):
+    """lstm_layer_composite packed as the Function's output: (T + 1, B, H) = h_1 .. h_T, c_T."""
+    y, _, c = lstm_layer_composite(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    return cat([y, stack([c], dim=0)], dim=0)
+
+
 # ---------------------------------------------------------------------------------------------
 # The Function
 # ---------------------------------------------------------------------------------------------
@@ -77,6 +85,8 @@ class LSTMLayer(Function):
     forward(x (T, B, I), h0 (B, H), c0 (B, H), w_ih (4H, I), w_hh (4H, H), b_ih, b_hh (4H,)
     or None) -> (T + 1, B, H): h_1 .. h_T, then c_T.
     """
+
+    twin = staticmethod(_lstm_layer_twin)
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh):
         bias = None if b_ih is None else b_ih + b_hh           # (4H,) both add to a_t

@@ -7,13 +7,16 @@ Subtracting the max changes nothing mathematically (it cancels in the ratio) but
 exponent <= 0, so nothing overflows. Read the twins first: they are the formulas made of
 primitive ops, and autograd differentiates them through exp, sum, div and logsumexp. The
 Functions compute the same with one pass over memory per direction and must agree with the
-twins in value and gradient (tests/test_op_softmax.py).
+twins in value and gradient (tests/test_op_softmax.py). When the backward pass is itself
+differentiated (create_graph=True), the Functions' gradients are taken through their twins
+(the ``twin`` attribute, see backprop.py), so every second derivative is that of the formula.
 
 Kernels: kernels/softmax.py (NumPy reference, numba CPU, numba CUDA), on the last axis.
 """
 from ..autograd import Function
 from ..kernels import softmax as kernel
-from .elementwise import div, sub
+from ..kernels.fastnp import array_module
+from .elementwise import div, sub, where
 from .reduce import amax, logsumexp, normalize_dims, sum
 from .shape import reshape, transpose
 from .unary import exp
@@ -32,6 +35,24 @@ def log_softmax_composite(x, dim):
     return sub(x, logsumexp(x, dim, keepdim=True))
 
 
+def masked_softmax_composite(x, dim):
+    """softmax_composite, but a row of -inf only (every key masked) gives zeros, not NaN, as
+    the kernel does: the row's max is taken as 0 and its zero sum as 1 (constants)."""
+    xp = array_module(x.data)
+    m = xp.max(x.data, axis=dim, keepdims=True)
+    e = exp(sub(x, xp.where(xp.isfinite(m), m, 0)))
+    total = sum(e, dim, keepdim=True)
+    return div(e, where(total.data == 0, xp.ones((), dtype=total.dtype), total))
+
+
+def _softmax_twin(x, impl="auto"):
+    return masked_softmax_composite(x, -1)
+
+
+def _log_softmax_twin(x, impl="auto"):
+    return log_softmax_composite(x, -1)
+
+
 # ----- the Functions (last axis) --------------------------------------------------------------
 
 class Softmax(Function):
@@ -39,6 +60,8 @@ class Softmax(Function):
 
     dx = y * (dy - sum_k dy_k y_k)   (the Jacobian diag(y) - y y^T applied to dy)
     """
+
+    twin = staticmethod(_softmax_twin)
 
     def forward(self, x, impl="auto"):
         self.impl = impl
@@ -53,6 +76,8 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     """y_j = x_j - logsumexp(x);   dx = dy - e^y * sum_k dy_k   (e^y = softmax(x))."""
+
+    twin = staticmethod(_log_softmax_twin)
 
     def forward(self, x, impl="auto"):
         self.impl = impl
