@@ -52,6 +52,7 @@ def astype(x, dtype, copy=True):
 exp, log, log1p, expm1, sqrt = ops.exp, ops.log, ops.log1p, ops.expm1, ops.sqrt
 sin, cos, tan, sinh, cosh, tanh = ops.sin, ops.cos, ops.tan, ops.sinh, ops.cosh, ops.tanh
 abs, absolute, sign, reciprocal = ops.abs, ops.abs, ops.sign, ops.reciprocal
+floor, ceil, trunc = ops.floor, ops.ceil, ops.trunc
 maximum, minimum = ops.maximum, ops.minimum
 isnan, isinf, isfinite = ops.isnan, ops.isinf, ops.isfinite
 logical_and, logical_or, logical_not = ops.logical_and, ops.logical_or, ops.logical_not
@@ -112,6 +113,13 @@ def cumsum(x, axis=None, dtype=None):
     if axis is None:
         x, axis = ops.reshape(x, -1), 0
     return ops.cumsum(x, axis, dtype)
+
+
+def cumprod(x, axis=None, dtype=None):
+    x = _tensor(x)
+    if axis is None:
+        x, axis = ops.reshape(x, -1), 0
+    return ops.cumprod(x, axis, dtype)
 
 
 # ----- shapes ------------------------------------------------------------------------------

@@ -3,12 +3,17 @@ silu, softplus, logsigmoid, elu, hardsigmoid, hardswish; normalize.
 
 Each saves whatever makes its derivative cheapest: tanh and sigmoid save their output, because
 their derivatives are functions of the output (1 - y^2, y (1 - y)).
+
+Every backward is written against ``xp = get_array_module(g)`` so that it also runs on Tensors
+and can be differentiated again (create_graph=True, see backprop.py). GELU (both forms) and
+SiLU keep an intermediate (tanh, the normal CDF, the sigmoid) to save work in the first-order
+backward; their second derivatives come from their ``twin``, the same formula as primitive ops.
 """
 import math
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, records_graph
 from ..backend import get_array_module
 from ..dtypes import to_float
 from ..kernels import gelu as gelu_kernel
@@ -20,7 +25,8 @@ class Tanh(Function):
     """y = tanh(x);   dy/dx = 1 - y^2."""
 
     def forward(self, x):
-        y = get_array_module(x).tanh(to_float(x))
+        xp = get_array_module(x)
+        y = xp.asarray(xp.tanh(to_float(x)))     # an array, not NumPy's scalar for a 0-d x
         self.save_for_backward(y)
         return y
 
@@ -38,6 +44,15 @@ def _stable_sigmoid(x):
     xp = get_array_module(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_of(z):
+    """sigmoid(z) inside a backward formula: on arrays the stable formula; on Tensors the
+    Sigmoid op, whose derivative y (1 - y) is right at z = 0 too (the stable formula goes
+    through |z|, whose derivative there is 0)."""
+    if records_graph(z):
+        return Sigmoid.apply(z)
+    return _stable_sigmoid(z)
 
 
 class Sigmoid(Function):
@@ -106,8 +121,10 @@ class GeluTanh(Function):
         dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
     Kernel: kernels/gelu.py (one pass over memory per direction); t is saved so that the
-    backward needs no second tanh.
+    backward needs no second tanh. Second derivative: through the twin, gelu_tanh_composite.
     """
+
+    twin = staticmethod(gelu_tanh_composite)
 
     def forward(self, x):
         x = to_float(x)
@@ -123,11 +140,20 @@ class GeluTanh(Function):
         return gelu_kernel.gelu_tanh_backward_ref(x, t, g)
 
 
+def gelu_exact_composite(x):
+    """Exact GELU from primitive ops (erf, mul, add): the readable twin of GeluExact."""
+    from .trig import erf
+    return x * (0.5 * (1 + erf(x * INV_SQRT_2)))
+
+
 class GeluExact(Function):
     """GELU, exact:   y = x Phi(x),   Phi(x) = (1 + erf(x / sqrt 2)) / 2   (the normal CDF)
 
         dy/dx = Phi(x) + x phi(x),   phi(x) = e^(-x^2 / 2) / sqrt(2 pi)   (the normal density)
+        d2y/dx2 = 2 phi(x) - x^2 phi(x)   (taken through the twin, gelu_exact_composite)
     """
+
+    twin = staticmethod(gelu_exact_composite)
 
     def forward(self, x):
         x = to_float(x)
@@ -150,8 +176,16 @@ def gelu(x, approximate="none"):
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
+def silu_composite(x):
+    """x sigmoid(x) from primitive ops: the readable twin of Silu."""
+    return x * sigmoid(x)
+
+
 class Silu(Function):
-    """y = x sigmoid(x);   dy/dx = s + x s (1 - s),  s = sigmoid(x)."""
+    """y = x sigmoid(x);   dy/dx = s + x s (1 - s),  s = sigmoid(x)  (s is saved; the second
+    derivative is taken through the twin, silu_composite)."""
+
+    twin = staticmethod(silu_composite)
 
     def forward(self, x):
         x = to_float(x)
@@ -179,16 +213,17 @@ class Softplus(Function):
         x = to_float(x)
         xp = get_array_module(x)
         z = x * beta if beta != 1 else x
-        self.save_for_backward(z)
-        self.threshold = threshold
+        self.save_for_backward(x)
+        self.beta, self.threshold = beta, threshold
         y = xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
         if beta != 1:
             y = y / beta
         return xp.where(z > threshold, x, y).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        (z,) = self.saved
-        return get_array_module(g).where(z > self.threshold, g, g * _stable_sigmoid(z))
+        (x,) = self.saved
+        z = x * self.beta if self.beta != 1 else x
+        return get_array_module(g).where(z > self.threshold, g, g * _sigmoid_of(z))
 
 
 def softplus(x, beta=1.0, threshold=20.0):
@@ -209,7 +244,7 @@ class LogSigmoid(Function):
 
     def backward(self, g):
         (x,) = self.saved
-        return g * _stable_sigmoid(-x)
+        return g * _sigmoid_of(-x)
 
 
 def logsigmoid(x):
@@ -268,7 +303,7 @@ class Hardswish(Function):
         (x,) = self.saved
         xp = get_array_module(g)
         slope = xp.where(x <= -3, 0, xp.where(x < 3, x / 3 + 0.5, 1))
-        return (g * slope).astype(g.dtype, copy=False)
+        return xp.astype(g * slope, g.dtype, copy=False)
 
 
 def hardswish(x):

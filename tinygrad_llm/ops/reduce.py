@@ -8,6 +8,11 @@ gradient (``_expand_reduced``) so that it broadcasts against the input.
 Ties in amax/amin: the gradient is split evenly among the tied maxima (as torch.amax).
 max(dim)/min(dim) return (values, indices) like PyTorch; their gradient goes to the returned
 index only (the first maximum).
+
+Every backward is written against ``xp = get_array_module(g)``, so it also runs on Tensors and
+records its own graph (create_graph=True, see backprop.py). What backward reads from
+``self.saved`` is the input or the output (re-expanded to keep the reduced axes when
+keepdim=False); var declares a twin, because it saves the deviations x - mean.
 """
 from collections import namedtuple
 
@@ -49,11 +54,11 @@ def _broadcast_back(g, in_shape):
 
 
 def _expand_reduced(g, in_shape, axes, keepdim):
-    """Reshape a reduced gradient so that it broadcasts against the input."""
+    """Reshape a reduced gradient (or output) so that it broadcasts against the input."""
     if keepdim or not axes:
         return g
-    shape = [1 if i in axes else n for i, n in enumerate(in_shape)]
-    return g.reshape(shape)
+    shape = tuple(1 if i in axes else n for i, n in enumerate(in_shape))
+    return get_array_module(g).reshape(g, shape)
 
 
 class Sum(Function):
@@ -111,12 +116,26 @@ def mean(x, dim=None, keepdim=False, dtype=None):
     return Mean.apply(x, normalize_dims(dim, x.ndim, "mean"), keepdim)
 
 
+def var_composite(x, axes, keepdim, correction):
+    """var from primitive ops (mean, sub, mul, sum, div): the readable twin of Var."""
+    from .elementwise import div
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    d = x - mean(x, axes, keepdim=True)
+    with _quiet(get_array_module(x.data)):
+        return div(sum(d * d, axes, keepdim), n - correction if n > correction else 0)
+
+
 class Var(Function):
     """y = sum_i (x_i - mean)^2 / (n - correction)
 
     dy/dx_i = 2 (x_i - mean) / (n - correction)   (the mean's own dependence on x_i cancels,
-    because the deviations sum to zero).
+    because the deviations sum to zero). The deviations are saved; the second derivative,
+    2 (delta_ij - 1/n) / (n - correction), is taken through the twin, var_composite.
     """
+
+    twin = staticmethod(var_composite)
 
     def forward(self, x, axes, keepdim, correction):
         xp = get_array_module(x)
@@ -153,17 +172,18 @@ class Amax(Function):
         xp = get_array_module(x)
         if x.size == 0:
             raise ValueError(f"amax/amin of an empty tensor of shape {x.shape}")
-        y = x.min(axis=axes, keepdims=True) if use_min else x.max(axis=axes, keepdims=True)
+        y = x.min(axis=axes, keepdims=keepdim) if use_min else x.max(axis=axes, keepdims=keepdim)
+        y = xp.asarray(y)
         self.save_for_backward(x, y)
         self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return xp.asarray(y if keepdim else y.reshape([n for i, n in enumerate(x.shape)
-                                                        if i not in axes]))
+        return y
 
     def backward(self, g):
         x, y = self.saved
+        xp = get_array_module(g)
         g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        hit = x == y
-        count = hit.sum(axis=self.axes, keepdims=True)
+        hit = x == _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
+        count = xp.sum(hit, axis=self.axes, keepdims=True)
         return g * hit / count
 
 
@@ -237,20 +257,34 @@ class Prod(Function):
         xp = get_array_module(x)
         self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
         dtype = x.dtype if x.dtype.kind in "fc" else xp.int64   # torch: int products in int64
-        y = xp.asarray(x.prod(axis=axes, keepdims=True, dtype=dtype))
+        y = xp.asarray(x.prod(axis=axes, keepdims=keepdim, dtype=dtype))
         self.save_for_backward(x, y)
-        return y if keepdim else y.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+        return y
 
     def backward(self, g):
         x, y = self.saved
-        xp = get_array_module(x)
         g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        is_zero = x == 0
-        n_zeros = is_zero.sum(axis=self.axes, keepdims=True)
-        others_if_no_zero = y / xp.where(is_zero, 1, x)
-        prod_nonzero = xp.where(is_zero, 1, x).prod(axis=self.axes, keepdims=True)
-        others = xp.where(is_zero, xp.where(n_zeros == 1, prod_nonzero, 0), others_if_no_zero)
-        return g * others
+        y = _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
+        return g * _product_of_others(x, y, self.axes)
+
+
+def _product_of_others(x, y, axes):
+    """prod_{k != i} x_k over ``axes``, for every i (y: the product, with the axes kept).
+
+    Arrays: y / x_i, or the zero cases of Prod's docstring. Tensors (create_graph=True): the
+    product of the exclusive running products from the left and from the right, made of
+    cumprod, so that every derivative is right with any number of zeros (y / x_i would make the
+    second derivative 0 where two x are 0, although prod_{k != i, j} x_k is not).
+    """
+    xp = get_array_module(x)
+    if records_graph(x):
+        from .scan import exclusive_products
+        return exclusive_products(x, axes)
+    is_zero = x == 0
+    n_zeros = xp.sum(is_zero, axis=axes, keepdims=True)
+    others_if_no_zero = y / xp.where(is_zero, 1, x)
+    prod_nonzero = xp.prod(xp.where(is_zero, 1, x), axis=axes, keepdims=True)
+    return xp.where(is_zero, xp.where(n_zeros == 1, prod_nonzero, 0), others_if_no_zero)
 
 
 def prod(x, dim=None, keepdim=False, dtype=None):
@@ -279,18 +313,20 @@ class Norm(Function):
         else:
             y = ((a ** p).sum(axis=axes, keepdims=True)) ** (1.0 / p)
         self.p, self.in_shape, self.axes, self.keepdim = p, x.shape, axes, keepdim
+        y = xp.asarray(y if keepdim else xp.squeeze(y, axis=axes))
         self.save_for_backward(x, y)
-        return xp.asarray(y if keepdim else y.reshape([n for i, n in enumerate(x.shape)
-                                                        if i not in axes]))
+        return y
 
     def backward(self, g):
         x, y = self.saved
         xp = get_array_module(x)
         g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
+        y = _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
         safe_y = xp.where(y == 0, 1, y)
         if self.p == float("inf"):
             hit = xp.abs(x) == y
-            d = xp.sign(x) * hit / hit.sum(axis=self.axes, keepdims=True).astype(x.dtype)
+            count = xp.sum(hit, axis=self.axes, keepdims=True)
+            d = xp.sign(x) * hit / xp.astype(count, x.dtype)
         elif self.p == 2:
             d = x / safe_y
         else:
@@ -339,15 +375,16 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: keep exp() finite
         with _quiet(xp):
             y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
-        self.save_for_backward(x, y)
         self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        return xp.asarray(y if keepdim else y.reshape([n for i, n in enumerate(x.shape)
-                                                        if i not in axes]))
+        y = xp.asarray(y if keepdim else xp.squeeze(y, axis=axes))
+        self.save_for_backward(x, y)
+        return y
 
     def backward(self, g):
         x, y = self.saved
         xp = get_array_module(x)
         g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
+        y = _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
         with _quiet(xp):
             p = xp.exp(x - y)
         return g * xp.where(xp.isnan(p), 0, p)

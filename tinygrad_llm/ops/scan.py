@@ -8,13 +8,15 @@ Along the axis of length n, with upstream gradient g:
                                           the returned index (as in PyTorch)
 
 cumprod's derivative is usually written sum_{j>=i} g_j y_j / x_i, which divides by zero when
-an x_i is 0. The backward here stays exact with zeros (see CumProd).
+an x_i is 0. The backward here stays exact with zeros (see CumProd), and so does its own
+derivative: the backward formulas are written against ``xp = get_array_module(g)`` and run on
+Tensors when the backward pass is recorded (create_graph=True, see backprop.py).
 """
 from collections import namedtuple
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, records_graph
 from ..backend import get_array_module, to_numpy
 from .reduce import normalize_dims
 
@@ -27,7 +29,7 @@ def _axis(x, dim, op):
 def _reverse_cumsum(a, axis):
     """r_i = sum_{j>=i} a_j along ``axis``: cumsum of the flipped array, flipped back."""
     xp = get_array_module(a)
-    return xp.flip(xp.flip(a, axis).cumsum(axis), axis)
+    return xp.flip(xp.cumsum(xp.flip(a, axis), axis), axis)
 
 
 def _scan_dtype(x, dtype):
@@ -46,7 +48,8 @@ class CumSum(Function):
         return xp.asarray(x.cumsum(axis=axis, dtype=_scan_dtype(x, dtype)))
 
     def backward(self, g):
-        return _reverse_cumsum(g, self.axis).astype(self.in_dtype, copy=False)
+        xp = get_array_module(g)
+        return xp.astype(_reverse_cumsum(g, self.axis), self.in_dtype, copy=False)
 
 
 def cumsum(x, dim, dtype=None):
@@ -66,7 +69,9 @@ class CumProd(Function):
         i = z:   dx_z = sum_{j>=z} g_j y'_j,  y' = cumprod of x with x_z replaced by 1
         i > z:   dx_i = 0                              (every product still holds x_z = 0)
 
-    With no zero the first line holds everywhere.
+    With no zero the first line holds everywhere. The line i > z is 0 in value, but not in its
+    derivative with respect to x_z: recorded on Tensors, it is x_z * (the same gradient for x
+    with x_z replaced by 1), so that the second derivative is exact too.
     """
 
     def forward(self, x, axis, dtype):
@@ -78,19 +83,37 @@ class CumProd(Function):
 
     def backward(self, g):
         x, y = self.saved
-        xp = get_array_module(x)
-        is_zero = x == 0
-        zeros_so_far = is_zero.cumsum(axis=self.axis)
-        before_first_zero = zeros_so_far == 0
-        first_zero = is_zero & (zeros_so_far == 1)
-        # i < z: the usual formula, with x_i = 1 where it is not used (no division by zero)
-        safe_x = xp.where(before_first_zero, x, 1)
-        dx = xp.where(before_first_zero, _reverse_cumsum(g * y, self.axis) / safe_x, 0)
-        if first_zero.any():
-            # i = z: the products skip x_z
-            y_skip = xp.where(first_zero, 1, x).cumprod(axis=self.axis)
-            dx = xp.where(first_zero, _reverse_cumsum(g * y_skip, self.axis), dx)
-        return dx.astype(x.dtype, copy=False)
+        xp = get_array_module(g)
+        return xp.astype(_cumprod_grad(x, y, g, self.axis), x.dtype, copy=False)
+
+
+def _cumprod_grad(x, y, g, axis):
+    """dx of CumProd (see its docstring); y = cumprod(x)."""
+    xp = get_array_module(g)
+    is_zero = _as_array(x == 0)
+    zeros_so_far = is_zero.cumsum(axis=axis)
+    before_first_zero = zeros_so_far == 0
+    first_zero = is_zero & (zeros_so_far == 1)
+    # i < z: the usual formula, with x_i = 1 where it is not used (no division by zero)
+    safe_x = xp.where(before_first_zero, x, 1)
+    dx = xp.where(before_first_zero, _reverse_cumsum(g * y, axis) / safe_x, 0)
+    if not first_zero.any():
+        return dx
+    # i = z: the products skip x_z
+    x_skip = xp.where(first_zero, 1, x)
+    y_skip = xp.cumprod(x_skip, axis=axis)
+    at_zero = _reverse_cumsum(g * y_skip, axis)
+    if not records_graph(g):
+        return xp.where(first_zero, at_zero, dx)
+    # i > z: x_z times the gradient for x_skip (0 in value, x_z's derivative kept)
+    x_z = xp.sum(xp.where(first_zero, x, 0), axis=axis, keepdims=True)
+    after = x_z * _cumprod_grad(x_skip, y_skip, g, axis)
+    return xp.where(first_zero, at_zero, xp.where(before_first_zero, dx, after))
+
+
+def _as_array(mask):
+    """A comparison's result as a raw bool array (a Tensor's data when recorded)."""
+    return mask.data if records_graph(mask) else mask
 
 
 def cumprod(x, dim, dtype=None):
@@ -98,6 +121,25 @@ def cumprod(x, dim, dtype=None):
         from .shape import reshape
         return reshape(cumprod(reshape(x, 1), 0, dtype), ())
     return CumProd.apply(x, _axis(x, dim, "cumprod"), dtype)
+
+
+def exclusive_products(x, axes):
+    """prod_{k != i} x_k over ``axes`` for every i, without division (exact with any zeros):
+    left_i * right_i, the exclusive running products from each side, the axes flattened into
+    one last axis. Prod's backward uses it when recorded (its derivatives are cumprod's)."""
+    xp = get_array_module(x)
+    last = tuple(range(x.ndim - len(axes), x.ndim))
+    moved = xp.moveaxis(x, axes, last)
+    flat = xp.reshape(moved, tuple(moved.shape[:x.ndim - len(axes)]) + (-1,))
+    left = _exclusive_cumprod(flat)
+    right = xp.flip(_exclusive_cumprod(xp.flip(flat, axis=-1)), axis=-1)
+    return xp.moveaxis(xp.reshape(left * right, moved.shape), last, axes)
+
+
+def _exclusive_cumprod(a):
+    """e_i = prod_{k<i} a_k along the last axis (e_0 = 1): the cumprod of [1, a_0, a_1, ...]."""
+    xp = get_array_module(a)
+    return xp.cumprod(xp.concatenate([xp.ones_like(a[..., :1]), a[..., :-1]], axis=-1), axis=-1)
 
 
 CumResult = namedtuple("CumResult", ["values", "indices"])
