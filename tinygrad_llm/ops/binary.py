@@ -16,7 +16,7 @@ Broadcasting and dtype promotion as in elementwise.py; a Python number may be ei
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import promote, to_float
-from .elementwise import _as_input_dtypes, _promote, _quiet, _shape, unbroadcast
+from .elementwise import _as_input_dtypes, _as_promoted, _promote, _quiet, _shape, unbroadcast
 
 
 def _check_integer_divisor(op, a, b):
@@ -35,10 +35,10 @@ class _Modulo(Function):
 
     def forward(self, a, b):
         self.a_shape, self.b_shape = _shape(a), _shape(b)
+        self.save_for_backward(a, b)
         a, b = _promote(self, a, b)
         _check_integer_divisor(self.name, a, b)
         xp = get_array_module(a, b)
-        self.save_for_backward(a, b)
         with _quiet(xp):
             return xp.asarray(getattr(xp, self.ufunc)(a, b))
 
@@ -47,6 +47,7 @@ class _Modulo(Function):
         gb = None
         if self.needs_input_grad[1]:
             a, b = self.saved
+            a, b = _as_promoted(self, a), _as_promoted(self, b)
             xp = get_array_module(g)
             with _quiet(xp):
                 quotient = getattr(xp, self.rounding)(a / b)
@@ -78,17 +79,18 @@ class Copysign(Function):
     """z = |a| sign(b);   dz/da = z / a (0 at a = 0),   dz/db = 0."""
 
     def forward(self, a, b):
-        self.b_shape = _shape(b)
+        self.b_shape, a_input = _shape(b), a
         a, b = _promote(self, a, b)
         if getattr(a, "dtype", None) is not None and a.dtype.kind != "f":
             a = to_float(a)                  # copysign always gives floats (default dtype)
         xp = get_array_module(a, b)
         z = xp.asarray(xp.copysign(a, b))
-        self.save_for_backward(a, z)
+        self.save_for_backward(a_input, z)
         return z
 
     def backward(self, g):
         a, z = self.saved
+        a = _as_promoted(self, a)
         xp = get_array_module(g)
         ratio = xp.where(a == 0, 0, z / xp.where(a == 0, 1, a))      # +-1, or 0 at a = 0
         ga = unbroadcast(g * ratio, _shape(a))

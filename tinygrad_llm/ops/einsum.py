@@ -20,8 +20,9 @@ back to size 1.
 """
 import string
 
-from ..autograd import Function
+from ..autograd import Function, records_graph
 from ..backend import get_array_module
+from .elementwise import cast_to, sum_over
 
 
 def _parse(equation, shapes):
@@ -89,18 +90,46 @@ class Einsum(Function):
         spec = ",".join([self.output] + [s for s, _ in others]) + "->" + kept
         grad = xp.einsum(spec, g, *[x for _, x in others])  # (the kept letters)
         # letters only in s_k: broadcast the gradient along them
-        grad = grad.reshape([sizes[c] if c in kept else 1 for c in letters])
-        grad = xp.broadcast_to(grad, [sizes[c] for c in letters])
+        grad = xp.reshape(grad, tuple(sizes[c] if c in kept else 1 for c in letters))
+        grad = xp.broadcast_to(grad, tuple(sizes[c] for c in letters))
         if len(letters) < len(sub):                            # repeated letters: a diagonal
-            dx = xp.zeros([sizes[c] for c in sub], dtype=g.dtype)
-            grids = xp.ix_(*[xp.arange(sizes[c]) for c in letters])
-            dx[tuple(grids[letters.index(c)] for c in sub)] = grad
-            grad = dx
+            grad = _onto_diagonal(grad, letters, sub, sizes)
         # ellipsis dims of size 1 in x_k that were broadcast against the other operands
         stretched = tuple(i for i, n in enumerate(xs[k].shape) if n == 1 and grad.shape[i] != 1)
         if stretched:
-            grad = grad.sum(axis=stretched, keepdims=True)
-        return xp.ascontiguousarray(grad).astype(xs[k].dtype, copy=False)
+            grad = sum_over(grad, stretched, keepdims=True)
+        return _contiguous(grad, xs[k].dtype)
+
+
+def _onto_diagonal(grad, letters, sub, sizes):
+    """dx[sub] = grad[letters] where the repeated letters of ``sub`` agree, 0 elsewhere: the
+    adjoint of taking a diagonal ('ii->i'). Arrays: written into zeros in place. Tensors: one
+    more einsum, with an identity matrix (a Kronecker delta) per repeat: 'i,ij->ij'."""
+    xp = get_array_module(grad)
+    if not records_graph(grad):
+        dx = xp.zeros([sizes[c] for c in sub], dtype=grad.dtype)
+        grids = xp.ix_(*[xp.arange(sizes[c]) for c in letters])
+        dx[tuple(grids[letters.index(c)] for c in sub)] = grad
+        return dx
+    from ..tensor import Tensor
+    spare = iter(c for c in string.ascii_letters if c not in sub)
+    target, deltas = "", []
+    for c in sub:
+        if c in target:                                        # a repeat: a fresh letter
+            fresh = next(spare)
+            target, deltas = target + fresh, deltas + [c + fresh]
+        else:
+            target += c
+    backend = get_array_module(grad.data)
+    eyes = [Tensor._wrap(backend.eye(sizes[d[0]], dtype=grad.dtype)) for d in deltas]
+    return xp.einsum(",".join([letters] + deltas) + "->" + target, grad, *eyes)
+
+
+def _contiguous(grad, dtype):
+    """grad as a C-contiguous array (a broadcast view is not) of the operand's dtype."""
+    if records_graph(grad):
+        return cast_to(grad, dtype)
+    return get_array_module(grad).ascontiguousarray(grad).astype(dtype, copy=False)
 
 
 def einsum(equation, *operands):

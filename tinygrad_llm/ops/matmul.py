@@ -13,7 +13,7 @@ import math
 
 from ..autograd import Function
 from ..kernels.fastnp import array_module
-from .elementwise import unbroadcast
+from .elementwise import sum_over, unbroadcast
 
 
 class MatMulError(ValueError, RuntimeError):
@@ -113,7 +113,7 @@ class Linear(Function):
         g2 = _rows(g)                                                 # (N, out)
         dx = xp.matmul(g2, weight).reshape(x.shape) if need_x else None          # (..., in)
         dw = xp.matmul(g2.T, _rows(x)) if need_w else None                       # (out, in)
-        db = g2.sum(axis=0) if need_b else None                       # (out,)
+        db = sum_over(g2, 0) if need_b else None                      # (out,)
         return dx, dw, db
 
 
