@@ -207,10 +207,10 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     w = keep.astype(input.dtype)
     if weight is not None:
         w = w * xp.asarray(_raw(weight), dtype=input.dtype)[safe]
-    loss = -picked * w
+    loss = -picked * _as_tensor(w, input)         # a constant Tensor: differentiable twice
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN
-            return loss.sum() / w.sum()
+            return (loss / float(w.sum())).sum()
     return _reduce(loss, reduction)
 
 

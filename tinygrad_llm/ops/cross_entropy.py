@@ -43,18 +43,25 @@ def cross_entropy_composite(x, target, weight=None, ignore_index=-100, reduction
     nll = -reshape(gather(logp, 1, t[:, None]), n)                # (N,)
     w_t = (weight[t] if weight is not None else xp.ones(n, dtype=x.dtype)) * valid
     w_t = w_t.astype(x.dtype)
-    loss = nll * ((1 - label_smoothing) * w_t)
+    # the constant factors are Tensors (no gradient), so that each product can be
+    # differentiated twice (create_graph=True)
+    loss = nll * _constant((1 - label_smoothing) * w_t)
     if label_smoothing > 0:
-        wl = logp * weight if weight is not None else logp
+        wl = logp * _constant(weight) if weight is not None else logp
         smooth = -sum(wl, -1)                                     # (N,)
-        loss = loss + smooth * ((label_smoothing / c) * valid.astype(x.dtype))
+        loss = loss + smooth * _constant((label_smoothing / c) * valid.astype(x.dtype))
     zero = xp.zeros((), dtype=x.dtype)
     loss = where(valid, loss, zero)
     if reduction == "none":
         return loss
     if reduction == "sum":
         return sum(loss)
-    return sum(loss) / w_t.sum()
+    return sum(loss / float(w_t.sum()))
+
+
+def _constant(a):
+    from ..tensor import Tensor
+    return Tensor._wrap(a)
 
 
 def _cross_entropy_twin(x, target, weight=None, ignore_index=-100, reduction="mean",
