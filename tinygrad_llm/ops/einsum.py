@@ -129,7 +129,7 @@ def _contiguous(grad, dtype):
     """grad as a C-contiguous array (a broadcast view is not) of the operand's dtype."""
     if records_graph(grad):
         return cast_to(grad, dtype)
-    return get_array_module(grad).ascontiguousarray(grad).astype(dtype, copy=False)
+    return get_array_module(grad).asarray(grad, order="C").astype(dtype, copy=False)
 
 
 def einsum(equation, *operands):
