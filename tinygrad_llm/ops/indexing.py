@@ -3,10 +3,14 @@
 Their backward passes scatter the gradient back to where the values came from. With advanced
 (integer-array) indexing an element can be used several times, so the scatter must *add*:
 ``np.add.at`` does, while ``g[idx] += up`` would count a repeated index only once.
+
+That scatter is ``scatter_back``: on arrays a plain function; when the backward pass is
+recorded (create_graph=True) the ScatterBack Function, whose own backward is the gather again
+(scatter and gather are each other's transpose), so second derivatives flow through it.
 """
 import operator
 
-from ..autograd import Function
+from ..autograd import Function, records_graph
 from ..backend import get_array_module, scatter_add
 from ..kernels import embedding as embedding_kernel
 from .reduce import normalize_dims
@@ -62,6 +66,15 @@ def _integers_first(index):
     return tuple(basic), tuple(rest)
 
 
+def _take(x, index, split):
+    """x[index]; ``split`` (from ``_integers_first``) applies PyTorch's order when integers
+    are mixed with index arrays."""
+    if split is not None:
+        basic, rest = split
+        return x[basic][rest]
+    return x[index]
+
+
 class GetItem(Function):
     """y = x[index];   dx = zeros like x, then dx[index] += dy (accumulating repeated indices).
 
@@ -71,22 +84,55 @@ class GetItem(Function):
     def forward(self, x, index, advanced):
         self.in_shape, self.index, self.advanced = x.shape, index, advanced
         self.split = _integers_first(index) if advanced else None
-        if self.split is not None:
-            basic, rest = self.split
-            return x[basic][rest]
-        return x[index]
+        return _take(x, index, self.split)
 
     def backward(self, g):
-        xp = get_array_module(g)
-        dx = xp.zeros(self.in_shape, dtype=g.dtype)
-        if self.split is not None:
-            basic, rest = self.split
-            scatter_add(dx[basic], rest, g)                 # dx[basic] is a view of dx
-        elif self.advanced:
-            scatter_add(dx, self.index, g)
-        else:  # basic indexing (ints and slices) never repeats an element
-            dx[self.index] = g
-        return dx
+        return scatter_back(g, self.in_shape, self.index, self.advanced, self.split)
+
+
+class ScatterBack(Function):
+    """y = zeros(shape), then y[index] += g: the transpose of y = x[index] (GetItem).
+
+    It is linear in g, and its own backward is the gather again: dg = dy[index]. Every
+    gather-like op (getitem, gather, index_select, take along an axis, pads, embedding) sends
+    its gradient back through it, so the backward pass stays differentiable (create_graph).
+    """
+
+    def forward(self, g, shape, index, advanced=True, split=None):
+        self.index, self.advanced, self.split = index, advanced, split
+        return _scatter_into_zeros(g, shape, index, advanced, split)
+
+    def backward(self, gg):
+        if records_graph(gg):
+            return GetItem.apply(gg, self.index, self.advanced)
+        return _take(gg, self.index, self.split)
+
+
+def scatter_back(g, shape, index, advanced=True, split=None):
+    """zeros(shape) with g added at ``index`` (repeated positions add up): the gradient of
+    x[index]. Recorded as a ScatterBack node when g is a Tensor (create_graph=True)."""
+    if records_graph(g):
+        return ScatterBack.apply(g, shape, index, advanced, split)
+    return _scatter_into_zeros(g, shape, index, advanced, split)
+
+
+def _scatter_into_zeros(g, shape, index, advanced, split):
+    xp = get_array_module(g)
+    dx = xp.zeros(shape, dtype=g.dtype)
+    if split is not None:
+        basic, rest = split
+        scatter_add(dx[basic], rest, g)                 # dx[basic] is a view of dx
+    elif advanced:
+        scatter_add(dx, index, g)
+    else:  # basic indexing (ints and slices) never repeats an element
+        dx[index] = g
+    return dx
+
+
+def along(axis, source):
+    """The index that reads take(x, source, axis=axis): every position before ``axis``, then
+    the integer array ``source`` (of any shape)."""
+    return (slice(None),) * axis + (source,)
 
 
 def getitem(x, index):
@@ -117,10 +163,7 @@ class Gather(Function):
         return xp.take_along_axis(x, index, axis=dim)
 
     def backward(self, g):
-        xp = get_array_module(g)
-        dx = xp.zeros(self.in_shape, dtype=g.dtype)
-        scatter_add(dx, _along_axis(self.index, self.dim, xp), g)
-        return dx
+        return scatter_back(g, self.in_shape, _along_axis(self.index, self.dim))
 
 
 class Embedding(Function):
@@ -135,6 +178,12 @@ class Embedding(Function):
         return weight[ids]                                            # (..., C)
 
     def backward(self, g):
+        if records_graph(g):              # the same sum, as a differentiable scatter
+            dw = scatter_back(g, self.w_shape, (self.ids,))
+            if self.padding_idx is not None:
+                rows = get_array_module(self.ids).arange(self.w_shape[0])
+                dw = get_array_module(g).where((rows == self.padding_idx)[:, None], 0, dw)
+            return dw, None, None
         ids = self.ids.reshape(-1)                                    # (N,)
         g2 = g.reshape(-1, g.shape[-1])                               # (N, C)
         dw = embedding_kernel.embedding_backward(ids, g2, self.w_shape[0],
@@ -146,8 +195,9 @@ def embedding(weight, ids, padding_idx=None):
     return Embedding.apply(weight, ids, padding_idx)
 
 
-def _along_axis(index, dim, xp):
+def _along_axis(index, dim):
     """The full advanced index (one array per axis) that take_along_axis(x, index, dim) reads."""
+    xp = get_array_module(index)
     grids = list(xp.ix_(*[xp.arange(n) for n in index.shape]))
     grids[dim] = index
     return tuple(grids)

@@ -6,7 +6,8 @@ the gradient back to where the value came from; where one input element fed seve
 (repeat, repeat_interleave, overlapping unfold windows), its gradients are summed.
 """
 from ..autograd import Function
-from ..backend import get_array_module, scatter_add
+from ..backend import get_array_module
+from .indexing import along, scatter_back
 from .reduce import normalize_dims
 from .shape import _shape_arg, expand, reshape
 
@@ -33,11 +34,12 @@ class Repeat(Function):
         return xp.tile(x, repeats)
 
     def backward(self, g):
+        xp = get_array_module(g)
         split = []                                   # (r_0, n_0, r_1, n_1, ...)
         for r, n in zip(self.repeats, self.padded):
             split += [r, n]
-        g = g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
-        return g.reshape(self.in_shape)
+        g = xp.sum(xp.reshape(g, split), axis=tuple(range(0, len(split), 2)))
+        return xp.reshape(g, self.in_shape)
 
 
 def repeat(x, *repeats):
@@ -66,10 +68,7 @@ class RepeatInterleave(Function):
         return xp.take(x, self.source, axis=axis)
 
     def backward(self, g):
-        xp = get_array_module(g)
-        dx = xp.zeros(self.in_shape, dtype=g.dtype)
-        scatter_add(xp.moveaxis(dx, self.axis, 0), self.source, xp.moveaxis(g, self.axis, 0))
-        return dx
+        return scatter_back(g, self.in_shape, along(self.axis, self.source))
 
 
 def repeat_interleave(x, repeats=None, dim=None, output_size=None):
@@ -163,7 +162,8 @@ class Triangle(Function):
         return xp.where(self.keep, x, 0).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return get_array_module(g).where(self.keep, g, 0).astype(g.dtype, copy=False)
+        xp = get_array_module(g)
+        return xp.astype(xp.where(self.keep, g, 0), g.dtype, copy=False)
 
 
 def _triangle(x, diagonal, upper):
@@ -215,12 +215,8 @@ class Unfold(Function):
         return xp.moveaxis(y, axis + 1, -1)              # (..., W, ..., S)
 
     def backward(self, g):
-        xp = get_array_module(g)
-        g = xp.moveaxis(g, -1, self.axis + 1)                     # (..., W, S, ...)
-        dx = xp.zeros(self.in_shape, dtype=g.dtype)
-        g = xp.moveaxis(g, (self.axis, self.axis + 1), (0, 1))    # (W, S, ...)
-        scatter_add(xp.moveaxis(dx, self.axis, 0), self.source, g)
-        return dx
+        g = get_array_module(g).moveaxis(g, -1, self.axis + 1)    # (..., W, S, ...)
+        return scatter_back(g, self.in_shape, along(self.axis, self.source))
 
 
 def unfold(x, dimension, size, step):

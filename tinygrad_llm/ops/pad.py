@@ -15,7 +15,8 @@ so y = take(x, source, axis) one axis at a time, and dx is the scatter-add of dy
 same maps in reverse order (an edge element read several times gets the sum).
 """
 from ..autograd import Function
-from ..backend import get_array_module, scatter_add
+from ..backend import get_array_module
+from .indexing import along, scatter_back
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
@@ -38,10 +39,7 @@ class ConstantPad(Function):
         return y
 
     def backward(self, g):
-        xp = get_array_module(g)
-        dx = xp.zeros(self.full_shape, dtype=g.dtype)
-        dx[self.crop] = g[self.place]
-        return dx
+        return scatter_back(g[self.place], self.full_shape, self.crop, advanced=False)
 
 
 def _source(n, lo, hi, mode, xp):
@@ -70,13 +68,9 @@ class IndexPad(Function):
         return x
 
     def backward(self, g):
-        xp = get_array_module(g)
         for axis, source, n in reversed(self.maps):
-            shape = list(g.shape)
-            shape[axis] = n
-            dx = xp.zeros(shape, dtype=g.dtype)
-            scatter_add(xp.moveaxis(dx, axis, 0), source, xp.moveaxis(g, axis, 0))
-            g = dx
+            shape = g.shape[:axis] + (n,) + g.shape[axis + 1:]
+            g = scatter_back(g, shape, along(axis, source))
         return g
 
 

@@ -11,11 +11,13 @@ contributed to the output. Several src values sent to one position (duplicates i
 combine by the reduction; plain ``scatter`` keeps one of them (which one is unspecified, as in
 PyTorch).
 """
-from ..autograd import Function
 import numpy as np
+
+from ..autograd import Function, records_graph
 
 from ..backend import get_array_module, is_cupy_array, scatter_add as _scatter_add_into
 from ..backend import to_numpy
+from .indexing import along, scatter_back
 from .reduce import normalize_dims
 
 REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
@@ -82,18 +84,17 @@ class Scatter(Function):
         xp = get_array_module(x)
         self.target = _target(index, axis, xp)
         self.index_shape, self.src_shape = index.shape, getattr(src, "shape", None)
+        self.written = xp.zeros(x.shape, dtype=bool)
+        self.written[self.target] = True
         out = x.copy()
         out[self.target] = _head(src, index.shape) if self.src_shape is not None else src
         return out
 
     def backward(self, g):
-        xp = get_array_module(g)
-        dx = g.copy()
-        dx[self.target] = 0
+        dx = get_array_module(g).where(self.written, 0, g)
         dsrc = None
         if self.src_shape is not None:
-            dsrc = xp.zeros(self.src_shape, dtype=g.dtype)
-            dsrc[tuple(slice(0, n) for n in self.index_shape)] = g[self.target]
+            dsrc = _into_head(g[self.target], self.src_shape)
         return dx, dsrc
 
 
@@ -178,36 +179,44 @@ class ScatterReduce(Function):
         self.target, self.counts, self.hit = target, counts, hit
         self.reduce, self.include_self = reduce, include_self
         self.src_shape, self.index_shape = src.shape, index.shape
-        self.save_for_backward(x, s, out)
+        self.save_for_backward(x, src, out)
         return out
 
     def backward(self, g):
         xp = get_array_module(g)
-        x, s, out = self.saved
+        x, src, out = self.saved
+        s = _head(src, self.index_shape)
         target, hit, keep = self.target, self.hit, self.include_self
         if self.reduce == "sum":
             per_x, dsrc = (g if keep else 0), g[target]
         elif self.reduce == "mean":
-            n = xp.maximum(self.counts + keep, 1).astype(g.dtype)
+            n = (self.counts + keep).clip(1, None).astype(g.dtype)       # an integer count
             per_x, dsrc = (g / n if keep else 0), (g / n)[target]
         elif self.reduce == "prod":
             per_x, dsrc = self._prod_grads(xp, g, x, s, out)
         else:
-            ties = (x == out) & keep
-            n_ties = ties.astype(g.dtype)
-            _at("add", xp, n_ties, target, (s == out[target]).astype(g.dtype))
-            share = g / xp.maximum(n_ties, 1)
-            per_x = ties * share
-            dsrc = (s == out[target]) * share[target]
+            per_x, dsrc = self._extremum_grads(xp, g, x, s, out)
         dx = xp.where(hit, per_x, g)
-        dsrc_full = xp.zeros(self.src_shape, dtype=g.dtype)
-        dsrc_full[tuple(slice(0, n) for n in self.index_shape)] = dsrc
-        return dx, dsrc_full
+        return dx, _into_head(dsrc, self.src_shape)
+
+    def _extremum_grads(self, xp, g, x, s, out):
+        """amax/amin: the values equal to out[p] share g[p] equally. Which values win is a
+        piecewise-constant mask, read from the arrays (constant for a second derivative)."""
+        x, s, out = _data(x), _data(s), _data(out)
+        rx = get_array_module(out)
+        ties = (x == out) & self.include_self
+        wins = s == out[self.target]
+        n_ties = ties.astype(g.dtype)
+        _at("add", rx, n_ties, self.target, wins.astype(g.dtype))
+        share = g / rx.maximum(n_ties, 1)
+        return xp.where(ties, share, 0), xp.where(wins, share[self.target], 0)
 
     def _prod_grads(self, xp, g, x, s, out):
         """d out[p] / dv = product of the other values at p: out / v when v != 0; when v is the
         only zero at p, the product of the non-zero values; else 0."""
         keep, target = self.include_self, self.target
+        if records_graph(g):
+            return self._prod_grads_recorded(g, x, s, out)
         n_zeros = ((x == 0) & keep).astype(xp.int64)
         _at("add", xp, n_zeros, target, (s == 0).astype(xp.int64))
         nonzero_prod = xp.where(x == 0, 1, x).astype(g.dtype) if keep else xp.ones_like(g)
@@ -220,6 +229,30 @@ class ScatterReduce(Function):
         per_x = grad(x, g, out, n_zeros, nonzero_prod) if keep else 0
         dsrc = grad(s, g[target], out[target], n_zeros[target], nonzero_prod[target])
         return per_x, dsrc
+
+    def _prod_grads_recorded(self, g, x, s, out):
+        """The same derivative, out / v, as Tensor ops (create_graph=True); defined there only
+        when no combined value is 0 (the zero-safe product is not differentiable here)."""
+        keep, target = self.include_self, self.target
+        if (keep and bool((_data(x)[self.hit] == 0).any())) or bool((_data(s) == 0).any()):
+            raise RuntimeError(
+                "scatter_reduce(reduce='prod') cannot be differentiated twice "
+                "(create_graph=True) when one of the multiplied values is 0; its first "
+                "derivative (create_graph=False) is supported")
+        xp = get_array_module(g)
+        per_x = g * out / xp.where(self.hit, x, 1) if keep else 0   # x where no src lands: 1
+        return per_x, g[target] * out[target] / s
+
+
+def _data(a):
+    """The array of a Tensor (create_graph=True hands backward Tensors), or the array itself."""
+    return a.data if records_graph(a) else a
+
+
+def _into_head(values, shape):
+    """zeros(shape) with ``values`` in its leading block (the adjoint of ``_head``)."""
+    block = tuple(slice(0, n) for n in values.shape)
+    return scatter_back(values, shape, block, advanced=False)
 
 
 def scatter_reduce(x, dim, index, src, reduce, include_self=True):
@@ -250,10 +283,7 @@ class IndexSelect(Function):
         return xp.take(x, index, axis=axis)
 
     def backward(self, g):
-        xp = get_array_module(g)
-        dx = xp.zeros(self.in_shape, dtype=g.dtype)
-        _scatter_add_into(xp.moveaxis(dx, self.axis, 0), self.index, xp.moveaxis(g, self.axis, 0))
-        return dx
+        return scatter_back(g, self.in_shape, along(self.axis, self.index))
 
 
 def index_select(x, dim, index):

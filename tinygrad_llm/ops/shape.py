@@ -8,6 +8,8 @@ scatter-add into the indexed positions (duplicated indices add up: x[[0, 0]] use
 Views (reshape, permute, expand, squeeze, unsqueeze, basic indexing) share the input's version
 counter, so an in-place change through a view is seen by the in-place check of autograd.
 """
+import functools
+
 from ..autograd import Function
 from ..backend import get_array_module
 from .elementwise import unbroadcast
@@ -38,6 +40,8 @@ class Reshape(Function):
                              f"{x.shape} ({x.size} elements)") from None
 
     def backward(self, g):
+        # Tensor.reshape takes a shape tuple as ndarray.reshape does: this line serves both
+        # arrays and Tensors (create_graph), and is faster than np.reshape on the hot path
         return g.reshape(self.in_shape)
 
 
@@ -85,10 +89,16 @@ class Permute(Function):
         return x.transpose(perm)
 
     def backward(self, g):
-        inverse = [0] * len(self.perm)
-        for i, p in enumerate(self.perm):
-            inverse[p] = i
-        return g.transpose(inverse)
+        return get_array_module(g).transpose(g, _inverse(self.perm))
+
+
+@functools.lru_cache(maxsize=256)
+def _inverse(perm):
+    """The permutation that undoes ``perm``: inverse[perm[i]] = i."""
+    inverse = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inverse[p] = i
+    return tuple(inverse)
 
 
 def permute(x, *dims):
