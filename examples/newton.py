@@ -180,7 +180,7 @@ def main(argv=None):
     result["logistic"] = compare("logistic regression", f, np.zeros(4), args.tol, 20,
                                  gd_cap["logistic"], (1.0, 2.0, 4.0, 8.0), log)
     result["rosenbrock"] = compare("Rosenbrock", rosenbrock, np.array([-1.2, 1.0]), args.tol,
-                                   20, gd_cap["rosenbrock"], (0.25, 0.5, 1.0), log)
+                                   20, gd_cap["rosenbrock"], (1.0, 1.5, 2.0, 2.5), log)
     for name in ("logistic", "rosenbrock"):
         r = result[name]
         gd = (f"{r['gd_steps']} steps" if r["gd_converged"]

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 
-import tinygrad_llm as tg
 from tinygrad_llm import autograd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,9 +30,10 @@ def test_newton_converges_in_few_steps_where_gradient_descent_needs_many():
     for problem in (logistic, rosen):
         assert problem["newton_steps"] <= 10, problem["newton_grad_norms"]
         assert problem["newton_grad_norms"][-1] < 1e-8
-        # quadratic convergence: the last steps square the gradient norm (or better)
+        # superlinear at the end (quadratic in theory): the last step at least multiplies
+        # the number of correct digits of |g| by 1.5
         g = problem["newton_grad_norms"]
-        assert g[-1] < 10 * g[-2] ** 2 or g[-1] < 1e-12, g
+        assert g[-2] < 1 and g[-1] < g[-2] ** 1.5, g
     # logistic regression: tuned gradient descent gets there too, but needs far more steps
     assert logistic["gd_converged"] and logistic["gd_steps"] > 20 * logistic["newton_steps"]
     np.testing.assert_allclose(logistic["gd_w"], logistic["newton_w"], atol=1e-6)
