@@ -129,6 +129,17 @@ def test_clamp_gradgrad(x):
 
 
 @SETTINGS
+@given(pairs(_offset_from_integers(0.02, 0.3), _offset_from_integers(0.36, 0.63)), st.data())
+def test_clamp_tensor_bounds_gradgrad(x_lo, data):
+    x, lo = x_lo                              # x, lo and hi never tie, and lo < hi
+    hi = np.ceil(lo.max()) + data.draw(hnp.arrays(
+        np.float64, data.draw(tst.shapes(max_dims=1, max_side=1)),
+        elements=_offset_from_integers(0.69, 0.97).map(lambda v: v + 3)))
+    check_gradgrad(lambda x, lo, hi: ops.clamp(x, lo, hi) * x * (lo + hi), x, lo, hi)
+    check_gradgrad(lambda x, lo: ops.clamp(x, min=lo) * lo * x, x, lo)
+
+
+@SETTINGS
 @given(pairs(), st.data())
 def test_where_and_masked_fill_gradgrad(ab, data):
     a, b = ab
@@ -197,7 +208,7 @@ def test_mixed_float32_float64_second_derivatives_match_float64(fn):
 # ----- torch parity of the second derivatives -----------------------------------------------
 
 @pytest.mark.parametrize("name", ["mul", "div", "pow", "rpow", "maximum", "where", "clamp",
-                                  "remainder", "fmod", "copysign"])
+                                  "clamp_tensor_bounds", "remainder", "fmod", "copysign"])
 def test_second_derivatives_match_torch(name):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
@@ -214,6 +225,8 @@ def test_second_derivatives_match_torch(name):
                   lambda a, b: torch.where(torch.tensor(cond), a * a, b * a)),
         "clamp": (lambda a, b: ops.clamp(a * b, -1.1, 0.9) * a,
                   lambda a, b: torch.clamp(a * b, -1.1, 0.9) * a),
+        "clamp_tensor_bounds": (lambda a, b: ops.clamp(a * b, b - 1, b * b) * a * b,
+                                lambda a, b: torch.clamp(a * b, b - 1, b * b) * a * b),
         "remainder": (lambda a, b: ops.remainder(a, b) * a * b,
                       lambda a, b: torch.remainder(a, b) * a * b),
         "fmod": (lambda a, b: ops.fmod(a, b) * b * b, lambda a, b: torch.fmod(a, b) * b * b),

@@ -346,24 +346,29 @@ def minimum(a, b):
 
 
 class Clamp(Function):
-    """y = min(max(x, lo), hi).
+    """y = min(max(x, lo), hi);   lo and hi may be numbers or tensors that broadcast with x.
 
-    dy/dx = 1 where lo <= x <= hi (the bounds included, as in PyTorch), else 0.
+    dy/dx = 1 where lo <= x <= hi (the bounds included, as in PyTorch), else 0;
+    dy/dlo = 1 where x < lo,   dy/dhi = 1 where x > hi   (tensor bounds, as in PyTorch; where
+    lo > hi, y = hi and PyTorch's rules still give lo a gradient where x < lo).
     """
 
     def forward(self, x, lo, hi):
-        self.save_for_backward(x)
-        self.lo, self.hi = lo, hi
+        self.save_for_backward(x, lo, hi)
         return get_array_module(x).clip(x, lo, hi)
 
     def backward(self, g):
-        (x,) = self.saved
+        x, lo, hi = self.saved
         inside = True
-        if self.lo is not None:
-            inside = inside & (x >= self.lo)
-        if self.hi is not None:
-            inside = inside & (x <= self.hi)
-        return g * inside
+        if lo is not None:
+            inside = inside & (x >= lo)
+        if hi is not None:
+            inside = inside & (x <= hi)
+        need_x, need_lo, need_hi = self.needs_input_grad
+        gx = unbroadcast(g * inside, _shape(x)) if need_x else None
+        g_lo = unbroadcast(g * (x < lo), _shape(lo)) if need_lo else None
+        g_hi = unbroadcast(g * (x > hi), _shape(hi)) if need_hi else None
+        return gx, g_lo, g_hi
 
 
 def clamp(x, min=None, max=None):
