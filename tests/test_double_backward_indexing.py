@@ -137,6 +137,24 @@ def test_scatter_reduce_prod_with_a_zero_refuses_create_graph():
         grad(y.sum(), x, create_graph=True)
 
 
+@pytest.mark.parametrize("pick", [
+    lambda a: a[[2, 0, 2, 2]],
+    lambda a: ops.gather(a, 0, tg.tensor([2, 0, 2, 2])),
+    lambda a: F.embedding(tg.tensor([[2, 0], [2, 2]]), a.reshape(3, 1))],
+    ids=["getitem", "gather", "embedding"])
+def test_third_derivative_through_scatter_back(pick):
+    """y = sum_i x[idx_i]^3: d/dx_j = 3 c_j x_j^2, then 6 c_j x_j, then 6 c_j (c_j = the count
+    of j in idx): the gather, its ScatterBack adjoint and the gather again, each recorded."""
+    v, counts = np.array([1.5, -0.5, 2.0]), np.array([1.0, 0.0, 3.0])
+    x = leaf(v)
+    (g1,) = grad((pick(x) ** 3).sum(), x, create_graph=True)
+    (g2,) = grad(g1.sum(), x, create_graph=True)
+    (g3,) = grad(g2.sum(), x)
+    np.testing.assert_allclose(g1.detach().numpy(), 3 * counts * v ** 2)
+    np.testing.assert_allclose(g2.detach().numpy(), 6 * counts * v)
+    np.testing.assert_allclose(g3.numpy(), 6 * counts)
+
+
 # ----- PyTorch parity of the Hessian-vector product ------------------------------------------
 
 X = np.random.default_rng(5).standard_normal((3, 4))
