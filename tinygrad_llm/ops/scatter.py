@@ -190,7 +190,8 @@ class ScatterReduce(Function):
         if self.reduce == "sum":
             per_x, dsrc = (g if keep else 0), g[target]
         elif self.reduce == "mean":
-            n = (self.counts + keep).clip(1, None).astype(g.dtype)       # an integer count
+            counts = self.counts + keep                                # integers: a constant
+            n = get_array_module(counts).maximum(counts, 1).astype(g.dtype)
             per_x, dsrc = (g / n if keep else 0), (g / n)[target]
         elif self.reduce == "prod":
             per_x, dsrc = self._prod_grads(xp, g, x, s, out)
