@@ -27,6 +27,9 @@ moves to 1 as lam grows), without the penalty it grows without bound, as the wei
 
 Critic: Linear(2, H) -> tanh -> Linear(H, H) -> tanh -> Linear(H, 1), float64, Adam with
 betas (0.5, 0.9) as in the paper.
+
+Measured (full run, 400 steps), mean input-gradient norm on 512 held-out interpolates:
+untrained 0.15; lam = 0: 4.05 (and growing); lam = 10: 1.20; lam = 50: 1.04.
 """
 import argparse
 

@@ -25,6 +25,9 @@ whole wave: MAML's initialization adapts much better.
 
 Network: 1 -> H -> relu -> H -> relu -> 1 (the paper: H = 40, alpha = 0.01, one inner step,
 meta-batch 25, 70,000 iterations; here fewer, larger meta steps).
+
+Measured (full run: 2000 meta steps, H = 40), mean MSE on 50 held-out waves after 0 / 1 / 5 /
+10 SGD steps on 10 points: MAML 3.06 / 0.60 / 0.25 / 0.21, pre-trained 2.71 / 2.35 / 1.76 / 1.46.
 """
 import argparse
 

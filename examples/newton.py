@@ -32,6 +32,9 @@ Two problems, both non-quadratic (so Newton needs more than one step):
 
 Gradient descent gets a tuned step: lr = c / L for c in a small grid, L the largest eigenvalue
 of the Hessian at the start, and the grid value that reaches |g| < tol in the fewest steps wins.
+
+Measured (full run, tol 1e-8): logistic regression, Newton 5 steps, gradient descent 356 (lr
+4/L); Rosenbrock, Newton 6 steps, gradient descent 26,258 (lr 2.5/L).
 """
 import argparse
 
@@ -129,12 +132,14 @@ def gradient_descent(f, w0, lr, tol, max_steps):
 
 def tuned_gradient_descent(f, w0, tol, max_steps, grid, log=print):
     """Gradient descent with lr = c / L for each c in grid; the run that converges in the
-    fewest steps (or, if none converges, ends with the smallest |g|)."""
+    fewest steps (or, if none converges, ends with the smallest |g|). A run stops once it is
+    slower than the best one so far."""
     _, _, H0 = value_gradient_hessian(f, np.asarray(w0, dtype=np.float64))
     L = float(np.linalg.eigvalsh(H0).max())
     runs = []
     for c in grid:
-        w, steps, norm = gradient_descent(f, w0, c / L, tol, max_steps)
+        fastest = min([r["steps"] for r in runs if r["converged"]], default=max_steps)
+        w, steps, norm = gradient_descent(f, w0, c / L, tol, fastest)
         converged = norm < tol
         log(f"  gradient descent lr = {c:g}/L = {c / L:.3g}: "
             + (f"|g| < {tol:g} after {steps} steps" if converged
