@@ -26,9 +26,9 @@ def vector_fn(x):
 
 
 def scalar_fn(x):
-    """R^3 -> R: sum(tanh(W x) * (W x)^2) + sum(exp(x / 3) / (1 + x^2)) * sum(x)."""
+    """R^3 -> R: sum(tanh(W x) * (W x)^2) + exp(sum(x) / 3) / (1 + sum(x^2)) (0-d ops too)."""
     z = t(W) @ x
-    return (z.tanh() * z ** 2).sum() + ((x / 3).exp() / (x * x + 1)).sum() * x.sum()
+    return (z.tanh() * z ** 2).sum() + (x.sum() / 3).exp() / ((x * x).sum() + 1)
 
 
 vectors = hnp.arrays(np.float64, 3, elements=st.floats(-1.5, 1.5))
@@ -214,7 +214,7 @@ def test_parity_with_torch_func(x, u, v):
 
     def torch_scalar(a):
         z = torch.tensor(W) @ a
-        return (z.tanh() * z ** 2).sum() + ((a / 3).exp() / (a * a + 1)).sum() * a.sum()
+        return (z.tanh() * z ** 2).sum() + (a.sum() / 3).exp() / ((a * a).sum() + 1)
 
     def torch_vector(a):
         z = torch.tensor(W) @ a
@@ -234,3 +234,33 @@ def test_parity_with_torch_func(x, u, v):
     np.testing.assert_allclose(func.jacrev(vector_fn)(t(x)).numpy(),
                                torch.func.jacrev(torch_vector)(tx).numpy(), rtol=1e-9,
                                atol=1e-11)
+
+
+def test_gradient_penalty_through_a_linear_layer_matches_torch():
+    torch = pytest.importorskip("torch")
+    tg.manual_seed(0)
+    layer = tg.nn.Linear(3, 2, dtype=tg.float64)
+    x = t([0.3, -0.2, 0.9])
+    g = func.grad(lambda a: layer(a).tanh().sum())(x)
+    assert g.requires_grad                      # through the layer's parameters
+    (g * g).sum().backward()
+    ref = torch.nn.Linear(3, 2, dtype=torch.float64)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(layer.weight.detach().numpy()))
+        ref.bias.copy_(torch.tensor(layer.bias.detach().numpy()))
+    g_ref = torch.func.grad(lambda a: ref(a).tanh().sum())(torch.tensor(x.numpy()))
+    (g_ref * g_ref).sum().backward()
+    np.testing.assert_allclose(g.detach().numpy(), g_ref.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(layer.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-10)
+
+
+def test_results_carry_no_graph_when_nothing_outside_needs_one():
+    x, v = t([0.3, -0.2, 0.9]), t([1.0, 0.5, -1.0])
+    results = [func.jacrev(vector_fn)(x), func.jacfwd(vector_fn)(x),
+               func.hessian(scalar_fn)(x), *func.jvp(vector_fn, (x,), (v,)),
+               func.hvp(scalar_fn, (x,), (v,))[1][0], func.vjp(vector_fn, x)[0]]
+    assert not any(r.requires_grad for r in results)
+    H = func.hessian(lambda m: (m ** 3).sum())(t(np.arange(6.0).reshape(2, 3)))
+    assert H.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(H.numpy().reshape(6, 6), np.diag(6 * np.arange(6.0)))

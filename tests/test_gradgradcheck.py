@@ -164,14 +164,14 @@ def test_adjoint_check_fails_when_jvp_and_vjp_disagree():
 
 def composite(a, b):
     z = a @ b                                                  # (2, 4)
-    return (z.tanh() * (a / 3).exp().sum()) ** 2 / (1 + (b * b).sum()), (a - b.sum()) ** 3
+    return (z.tanh() * (a.sum() / 3).exp()) ** 2 / (1 + (b * b).sum()), (a - b.sum()) ** 3
 
 
 @given(hnp.arrays(np.float64, (2, 3), elements=st.floats(-1, 1)),
        hnp.arrays(np.float64, (3, 4), elements=st.floats(-1, 1)))
 @settings(max_examples=10)
 def test_gradgradcheck_passes_on_a_composite_of_safe_ops(a, b):
-    assert gradgradcheck(composite, [t(a), t(b)])               # 18 numbers: elementwise
+    assert gradgradcheck(composite, [t(a), t(b)])       # 18 + 14 numbers: elementwise
 
 
 @given(hnp.arrays(np.float64, (6, 12), elements=st.floats(-1, 1)))
