@@ -8,7 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from tinygrad_llm import autograd
+import tinygrad_llm as tg
+from tinygrad_llm import autograd, func
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,6 +41,23 @@ def test_newton_converges_in_few_steps_where_gradient_descent_needs_many():
     # Rosenbrock's valley: gradient descent is still far from |g| < 1e-8 after 2000 steps
     assert not rosen["gd_converged"] and rosen["gd_grad_norm"] > 1e-4, rosen["gd_grad_norm"]
     np.testing.assert_allclose(rosen["newton_w"], [1.0, 1.0], atol=1e-8)
+
+
+def test_newton_hessians_match_the_written_out_ones_and_func_hessian():
+    ex = load_example("newton")
+    X, y = ex.make_logistic_data(30, seed=1)
+    f = ex.logistic_loss(X, y, 0.1)
+    w = np.array([0.2, -0.1, 0.4, 0.3])
+    H = ex.value_gradient_hessian(f, w)[2]
+    np.testing.assert_allclose(H, ex.logistic_hessian_by_hand(X, y, 0.1, w), rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(H, func.hessian(f)(tg.tensor(w)).numpy(), rtol=1e-12,
+                               atol=1e-14)
+    # Rosenbrock: H = [[2 - 400 (y - 3 x^2), -400 x], [-400 x, 200]]
+    x0, y0 = 0.7, -0.3
+    by_hand = np.array([[2 - 400 * (y0 - 3 * x0 ** 2), -400 * x0], [-400 * x0, 200.0]])
+    np.testing.assert_allclose(ex.value_gradient_hessian(ex.rosenbrock, np.array([x0, y0]))[2],
+                               by_hand, rtol=1e-12)
 
 
 # ----- gradient penalty ----------------------------------------------------------------------

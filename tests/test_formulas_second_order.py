@@ -5,14 +5,13 @@ Float64, hypothesis over small inputs. docs/FORMULAS.md ("Second derivatives") c
 import math
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
-from tinygrad_llm import autograd
+from tinygrad_llm import autograd, func
 from tinygrad_llm.testing import strategies as tst
 
 from formula_helpers import close
@@ -127,7 +126,6 @@ def test_hessian_vector_product(data, m, n):
 
 
 def test_func_hvp_matches_the_written_out_hessian():
-    func = pytest.importorskip("tinygrad_llm.func")
     rng = np.random.default_rng(0)
     A, x, v = rng.normal(size=(5, 3)), rng.normal(size=3), rng.normal(size=3)
     s = 1 / (1 + np.exp(-A @ x))
