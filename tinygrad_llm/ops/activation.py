@@ -19,6 +19,7 @@ from ..dtypes import to_float
 from ..kernels import gelu as gelu_kernel
 from ..kernels import special
 from ..kernels.gelu import GELU_CUBIC, SQRT_2_OVER_PI
+from .array_methods import as_dtype
 
 
 class Tanh(Function):
@@ -26,7 +27,9 @@ class Tanh(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.asarray(xp.tanh(to_float(x)))     # an array, not NumPy's scalar for a 0-d x
+        y = xp.tanh(to_float(x))
+        if not y.ndim:
+            y = xp.asarray(y)     # an array (the output's own buffer), not NumPy's scalar
         self.save_for_backward(y)
         return y
 
@@ -303,7 +306,7 @@ class Hardswish(Function):
         (x,) = self.saved
         xp = get_array_module(g)
         slope = xp.where(x <= -3, 0, xp.where(x < 3, x / 3 + 0.5, 1))
-        return xp.astype(g * slope, g.dtype, copy=False)
+        return as_dtype(g * slope, g.dtype)
 
 
 def hardswish(x):

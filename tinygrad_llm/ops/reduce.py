@@ -3,21 +3,21 @@ logsumexp.
 
 ``dim`` is None (all axes), an int or a tuple of ints, negative allowed; ``keepdim`` keeps the
 reduced axes with size 1. Every backward first re-inserts the reduced axes into the incoming
-gradient (``_expand_reduced``) so that it broadcasts against the input.
+gradient (``_expand_reduced``, ``_kept``) so that it broadcasts against the input.
 
 Ties in amax/amin: the gradient is split evenly among the tied maxima (as torch.amax).
 max(dim)/min(dim) return (values, indices) like PyTorch; their gradient goes to the returned
 index only (the first maximum).
 
 Every backward is written against ``xp = get_array_module(g)``, so it also runs on Tensors and
-records its own graph (create_graph=True, see backprop.py). What backward reads from
-``self.saved`` is the input or the output (re-expanded to keep the reduced axes when
-keepdim=False); var declares a twin, because it saves the deviations x - mean.
+records its own graph (create_graph=True, see backprop.py). Backward reads only the input and
+the output from ``self.saved``; var declares a twin, because it saves the deviations x - mean.
 """
 from collections import namedtuple
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
+from .array_methods import as_dtype, count_kept, reshape
 
 
 def normalize_dims(dim, ndim, op="reduction"):
@@ -57,8 +57,21 @@ def _expand_reduced(g, in_shape, axes, keepdim):
     """Reshape a reduced gradient (or output) so that it broadcasts against the input."""
     if keepdim or not axes:
         return g
-    shape = tuple(1 if i in axes else n for i, n in enumerate(in_shape))
-    return get_array_module(g).reshape(g, shape)
+    return reshape(g, tuple([1 if i in axes else n for i, n in enumerate(in_shape)]))
+
+
+def _output_of(ctx, y, axes, keepdim):
+    """Forward: ``y`` (computed with keepdims=True) as the op's output, which backward reads
+    from ``self.saved``; ``ctx`` remembers y's shape for ``_kept``."""
+    ctx.kept_shape, ctx.keepdim = y.shape, keepdim
+    if not keepdim:
+        y = y.reshape([n for i, n in enumerate(y.shape) if i not in axes])
+    return get_array_module(y).asarray(y)
+
+
+def _kept(a, ctx):
+    """Backward: the gradient or output of a reduction with its reduced axes kept (size 1)."""
+    return a if ctx.keepdim else reshape(a, ctx.kept_shape)
 
 
 class Sum(Function):
@@ -169,22 +182,18 @@ class Amax(Function):
     """y = max_i x_i over the axes;   dy/dx_i = 1 / (number of ties) where x_i == y, else 0."""
 
     def forward(self, x, axes, keepdim, use_min):
-        xp = get_array_module(x)
         if x.size == 0:
             raise ValueError(f"amax/amin of an empty tensor of shape {x.shape}")
-        y = x.min(axis=axes, keepdims=keepdim) if use_min else x.max(axis=axes, keepdims=keepdim)
-        y = xp.asarray(y)
+        y = x.min(axis=axes, keepdims=True) if use_min else x.max(axis=axes, keepdims=True)
+        y = _output_of(self, y, axes, keepdim)
         self.save_for_backward(x, y)
-        self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.axes = axes
         return y
 
     def backward(self, g):
         x, y = self.saved
-        xp = get_array_module(g)
-        g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        hit = x == _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
-        count = xp.sum(hit, axis=self.axes, keepdims=True)
-        return g * hit / count
+        hit = x == _kept(y, self)
+        return _kept(g, self) * hit / count_kept(hit, self.axes)
 
 
 def amax(x, dim=None, keepdim=False):
@@ -255,17 +264,16 @@ class Prod(Function):
 
     def forward(self, x, axes, keepdim):
         xp = get_array_module(x)
-        self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
         dtype = x.dtype if x.dtype.kind in "fc" else xp.int64   # torch: int products in int64
-        y = xp.asarray(x.prod(axis=axes, keepdims=keepdim, dtype=dtype))
+        y = _output_of(self, xp.asarray(x.prod(axis=axes, keepdims=True, dtype=dtype)), axes,
+                       keepdim)
         self.save_for_backward(x, y)
+        self.axes = axes
         return y
 
     def backward(self, g):
         x, y = self.saved
-        g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        y = _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
-        return g * _product_of_others(x, y, self.axes)
+        return _kept(g, self) * _product_of_others(x, _kept(y, self), self.axes)
 
 
 def _product_of_others(x, y, axes):
@@ -281,9 +289,9 @@ def _product_of_others(x, y, axes):
         from .scan import exclusive_products
         return exclusive_products(x, axes)
     is_zero = x == 0
-    n_zeros = xp.sum(is_zero, axis=axes, keepdims=True)
+    n_zeros = is_zero.sum(axis=axes, keepdims=True)
     others_if_no_zero = y / xp.where(is_zero, 1, x)
-    prod_nonzero = xp.prod(xp.where(is_zero, 1, x), axis=axes, keepdims=True)
+    prod_nonzero = xp.where(is_zero, 1, x).prod(axis=axes, keepdims=True)
     return xp.where(is_zero, xp.where(n_zeros == 1, prod_nonzero, 0), others_if_no_zero)
 
 
@@ -312,21 +320,19 @@ class Norm(Function):
             y = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
         else:
             y = ((a ** p).sum(axis=axes, keepdims=True)) ** (1.0 / p)
-        self.p, self.in_shape, self.axes, self.keepdim = p, x.shape, axes, keepdim
-        y = xp.asarray(y if keepdim else xp.squeeze(y, axis=axes))
+        self.p, self.axes = p, axes
+        y = _output_of(self, y, axes, keepdim)
         self.save_for_backward(x, y)
         return y
 
     def backward(self, g):
         x, y = self.saved
         xp = get_array_module(x)
-        g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        y = _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
+        g, y = _kept(g, self), _kept(y, self)
         safe_y = xp.where(y == 0, 1, y)
         if self.p == float("inf"):
             hit = xp.abs(x) == y
-            count = xp.sum(hit, axis=self.axes, keepdims=True)
-            d = xp.sign(x) * hit / xp.astype(count, x.dtype)
+            d = xp.sign(x) * hit / as_dtype(count_kept(hit, self.axes), x.dtype)
         elif self.p == 2:
             d = x / safe_y
         else:
@@ -375,16 +381,14 @@ class LogSumExp(Function):
         m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) rows: keep exp() finite
         with _quiet(xp):
             y = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
-        self.in_shape, self.axes, self.keepdim = x.shape, axes, keepdim
-        y = xp.asarray(y if keepdim else xp.squeeze(y, axis=axes))
+        y = _output_of(self, y, axes, keepdim)
         self.save_for_backward(x, y)
         return y
 
     def backward(self, g):
         x, y = self.saved
         xp = get_array_module(x)
-        g = _expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        y = _expand_reduced(y, self.in_shape, self.axes, self.keepdim)
+        g, y = _kept(g, self), _kept(y, self)
         with _quiet(xp):
             p = xp.exp(x - y)
         return g * xp.where(xp.isnan(p), 0, p)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module, to_numpy
+from .array_methods import as_dtype, cumsum as _cumsum
 from .reduce import normalize_dims
 
 
@@ -29,7 +30,7 @@ def _axis(x, dim, op):
 def _reverse_cumsum(a, axis):
     """r_i = sum_{j>=i} a_j along ``axis``: cumsum of the flipped array, flipped back."""
     xp = get_array_module(a)
-    return xp.flip(xp.cumsum(xp.flip(a, axis), axis), axis)
+    return xp.flip(_cumsum(xp.flip(a, axis), axis), axis)
 
 
 def _scan_dtype(x, dtype):
@@ -48,8 +49,7 @@ class CumSum(Function):
         return xp.asarray(x.cumsum(axis=axis, dtype=_scan_dtype(x, dtype)))
 
     def backward(self, g):
-        xp = get_array_module(g)
-        return xp.astype(_reverse_cumsum(g, self.axis), self.in_dtype, copy=False)
+        return as_dtype(_reverse_cumsum(g, self.axis), self.in_dtype)
 
 
 def cumsum(x, dim, dtype=None):
@@ -83,8 +83,7 @@ class CumProd(Function):
 
     def backward(self, g):
         x, y = self.saved
-        xp = get_array_module(g)
-        return xp.astype(_cumprod_grad(x, y, g, self.axis), x.dtype, copy=False)
+        return as_dtype(_cumprod_grad(x, y, g, self.axis), x.dtype)
 
 
 def _cumprod_grad(x, y, g, axis):
