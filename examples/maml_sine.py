@@ -80,6 +80,7 @@ def mlp(params, x):
 
 
 def mse(params, x, y):
+    """L(theta; x, y) = (1/n) sum_i (mlp(theta, x_i) - y_i)^2."""
     return ((mlp(params, tg.tensor(x)) - tg.tensor(y)) ** 2).mean()
 
 
