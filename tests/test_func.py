@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_llm as tg
 from tinygrad_llm import func
+from tinygrad_llm.testing import strategies as tst
 from tinygrad_llm.testing import (check_hessian_symmetric, check_hvp_matches_finite_differences,
                                   check_jvp_vjp_adjoint)
 
@@ -46,12 +47,19 @@ def numeric_jacobian(f, x, eps=1e-6):
 
 # ----- known formulas ----------------------------------------------------------------------------
 
-@given(hnp.arrays(np.float64, st.integers(1, 5), elements=st.floats(-2, 2)))
+@given(tst.arrays(shape=tst.shapes(max_dims=3, max_side=3), elements=tst.floats(-2, 2)))
 @settings(max_examples=15)
-def test_grad_and_hessian_of_sum_of_cubes(x):
+def test_grad_hessian_and_jacobian_of_elementwise_functions_on_any_shape(x):
     f = lambda a: (a ** 3).sum()
+    n = x.size
     np.testing.assert_allclose(func.grad(f)(t(x)).numpy(), 3 * x ** 2, rtol=1e-12)
-    np.testing.assert_allclose(func.hessian(f)(t(x)).numpy(), np.diag(6 * x), atol=1e-12)
+    H = func.hessian(f)(t(x))
+    assert H.shape == x.shape + x.shape
+    np.testing.assert_allclose(H.numpy().reshape(n, n), np.diag(6 * x.ravel()), atol=1e-12)
+    J = func.jacfwd(lambda a: a.tanh())(t(x))
+    assert J.shape == x.shape + x.shape
+    np.testing.assert_allclose(J.numpy().reshape(n, n), np.diag(1 - np.tanh(x.ravel()) ** 2),
+                               atol=1e-12)
 
 
 def test_hessian_of_a_quadratic_form_is_its_symmetric_part():
