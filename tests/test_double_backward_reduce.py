@@ -153,3 +153,24 @@ def test_var_twin_gives_the_same_gradient_as_the_saved_deviations():
     assert gradgradcheck(lambda t: tl.var(t, 1), [leaf(x)])
     torch_parity(lambda t: tl.var(t, (0, 1), keepdim=True),
                  lambda t: t.var(dim=(0, 1), keepdim=True), x)
+
+
+FLOAT32_CASES = {
+    "amax": lambda t: tl.amax(t, 1), "max": lambda t: tl.max(t, 1).values,
+    "var": lambda t: tl.var(t, 1), "prod": lambda t: tl.prod(t, 1),
+    "norm_inf": lambda t: tl.norm(t, float("inf"), 1), "norm3": lambda t: tl.norm(t, 3.0, 1),
+    "logsumexp": lambda t: tl.logsumexp(t, 1), "cumprod": lambda t: tl.cumprod(t, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32_CASES))
+def test_float32_first_and_second_derivatives_stay_float32(name):
+    # amax's gradient divided by the int64 tie count came out float64
+    x0 = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    x0[0, 1] = 0.0
+    x = tl.tensor(x0, requires_grad=True)
+    y = FLOAT32_CASES[name](x)
+    (first,) = grad((y * y).sum(), x, retain_graph=True)
+    (g,) = grad((y * y).sum(), x, create_graph=True)
+    (h,) = grad((g * g).sum(), x)
+    assert (first.dtype, g.dtype, h.dtype) == (np.float32,) * 3

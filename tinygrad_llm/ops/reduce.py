@@ -193,7 +193,7 @@ class Amax(Function):
     def backward(self, g):
         x, y = self.saved
         hit = x == _kept(y, self)
-        return _kept(g, self) * hit / count_kept(hit, self.axes)
+        return _kept(g, self) * hit / as_dtype(count_kept(hit, self.axes), g.dtype)
 
 
 def amax(x, dim=None, keepdim=False):
