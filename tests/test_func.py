@@ -203,6 +203,19 @@ def test_grad_of_grad_and_a_gradient_penalty_through_closed_over_parameters():
     np.testing.assert_allclose(w.grad.numpy(), 2 * g.detach().numpy() * dg_dw, rtol=1e-10)
 
 
+def test_nested_transforms_keep_their_variables_apart():
+    """Perturbation confusion (Siskind and Pearlmutter): d/dx [x * d/dy (x + y) at y = x] is
+    1; differentiating the inner function with respect to x itself would give 2."""
+    x = t(1.5)
+    inner = lambda a: func.grad(lambda b: a + b)(a)           # d/dy (x + y) = 1
+    assert func.grad(lambda a: a * inner(a))(x).item() == pytest.approx(1.0)
+    w = t([0.5, -1.0], requires_grad=True)
+    g = func.grad(lambda a: (a * a * w).sum())(w)             # d/da sum(a^2 w) at a = w: 2 w^2
+    np.testing.assert_allclose(g.detach().numpy(), 2 * w.detach().numpy() ** 2)
+    g.sum().backward()                                        # d/dw sum(2 w^2) = 4 w
+    np.testing.assert_allclose(w.grad.numpy(), 4 * w.detach().numpy())
+
+
 def test_hessian_by_any_composition_of_jacrev_and_jacfwd():
     x = t([0.3, -0.2, 0.9])
     H = func.hessian(scalar_fn)(x).numpy()

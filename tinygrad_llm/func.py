@@ -17,7 +17,11 @@ Inputs and outputs are Tensors, or tuples / lists / dicts of Tensors (pytrees).
 How a transform differentiates: each differentiated argument that does not require grad is
 replaced by a fresh leaf (``x.detach().requires_grad_()``) and f is called on it. An argument
 that already requires grad (a parameter, or the input of an enclosing transform, as in
-``jacrev(grad(f))``) is used as it is, so that the result stays connected to it. The backward
+``jacrev(grad(f))``) is replaced by ``clone(x)``: a new node of the graph, so that the result
+stays connected to x, yet the derivative is taken with respect to this transform's own
+variable only. Differentiating with respect to x itself would mix up the levels when f also
+uses x directly ("perturbation confusion": d/dx [x * d/dy (x + y) at y = x] is 1, not 2;
+autograd.grad accepts such an intermediate tensor as an input). The backward
 pass records a graph (``create_graph=True``) only when the output also depends on a tensor
 that requires grad outside this transform (an enclosing transform, model parameters closed
 over by f, a gradient penalty): then the result can be differentiated again. Otherwise the
@@ -32,7 +36,7 @@ import numpy as np
 from . import autograd
 from .autograd import enable_grad
 from .backend import get_array_module
-from .ops import permute, reshape, stack
+from .ops import clone, permute, reshape, stack
 from .tensor import Tensor
 
 
@@ -84,7 +88,9 @@ def _differentiable_inputs(tree, what):
         if t.dtype.kind != "f":
             raise TypeError(f"{what}: can only differentiate with respect to floating point "
                             f"tensors, got dtype {t.dtype}")
-        if not t.requires_grad:
+        if t.requires_grad:
+            t = clone(t)   # a variable of this transform's own (see the module docstring)
+        else:
             t = t.detach().requires_grad_()
             own.add(id(t))
         new.append(t)
