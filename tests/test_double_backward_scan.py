@@ -9,6 +9,7 @@ from second_order_checks import check_second_order, leaf, squared
 
 import tinygrad_llm as tl
 from tinygrad_llm.autograd import grad
+from tinygrad_llm.testing import gradgradcheck
 from tinygrad_llm.testing import strategies as tst
 
 SHAPES = tst.shapes(max_dims=3, max_side=4)
@@ -73,3 +74,17 @@ def test_cummax_cummin_values(name, data):
     check_second_order(lambda t: ours(t, dim).values, x)
     check_second_order(squared(lambda t: ours(t, dim).values), x,
                        torch_fn=squared(lambda t: getattr(t, name)(dim).values))
+
+
+@pytest.mark.parametrize("op", [lambda t: tl.cumprod(t, 1), lambda t: tl.prod(t, 1)])
+def test_third_derivative_of_products_with_zeros(op):
+    # gradgradcheck of the recorded gradient: the backward of the backward is recorded too
+    x = np.array([[1.5, 0.0, -2.0, 0.0, 0.7], [0.3, 0.0, 1.2, -0.8, 1.1]])
+    c = np.random.default_rng(2).standard_normal(op(tl.tensor(x)).shape)
+
+    def first(t):
+        with tl.enable_grad():
+            t = t if t.requires_grad else t.detach().requires_grad_()
+            (g,) = grad((op(t) * tl.tensor(c)).sum(), t, create_graph=True)
+        return g
+    assert gradgradcheck(first, [leaf(x)])
