@@ -16,7 +16,7 @@ Broadcasting and dtype promotion as in elementwise.py; a Python number may be ei
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import promote, to_float
-from .elementwise import _as_input_dtypes, _as_promoted, _promote, _quiet, _shape, unbroadcast
+from .broadcasting import _as_input_dtypes, _as_promoted, _promote, _quiet, _shape, unbroadcast
 
 
 def _check_integer_divisor(op, a, b):
@@ -94,7 +94,7 @@ class Copysign(Function):
         xp = get_array_module(g)
         ratio = xp.where(a == 0, 0, z / xp.where(a == 0, 1, a))      # +-1, or 0 at a = 0
         ga = unbroadcast(g * ratio, _shape(a))
-        gb = xp.zeros(self.b_shape, dtype=g.dtype) if self.needs_input_grad[1] else None
+        gb = unbroadcast(xp.zeros_like(g), self.b_shape) if self.needs_input_grad[1] else None
         return _as_input_dtypes(self, ga, gb)
 
 

@@ -22,7 +22,7 @@ import string
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
-from .elementwise import cast_to, sum_over
+from .broadcasting import cast_to, sum_over
 
 
 def _parse(equation, shapes):

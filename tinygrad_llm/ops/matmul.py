@@ -13,7 +13,7 @@ import math
 
 from ..autograd import Function
 from ..kernels.fastnp import array_module
-from .elementwise import sum_over, unbroadcast
+from .broadcasting import sum_over, unbroadcast
 
 
 class MatMulError(ValueError, RuntimeError):

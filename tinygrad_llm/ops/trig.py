@@ -10,7 +10,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import to_float
 from ..kernels import special
-from .elementwise import as_array
+from .broadcasting import as_array
 
 
 # ----- the Functions ----------------------------------------------------------

@@ -13,7 +13,7 @@ import math
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import to_float
-from .elementwise import as_array
+from .broadcasting import as_array
 
 
 # ----- exponentials and logarithms ----------------------------------------------------------
