@@ -174,3 +174,17 @@ def test_float32_first_and_second_derivatives_stay_float32(name):
     (g,) = grad((y * y).sum(), x, create_graph=True)
     (h,) = grad((g * g).sum(), x)
     assert (first.dtype, g.dtype, h.dtype) == (np.float32,) * 3
+
+
+@pytest.mark.parametrize("axis, keepdims", [((0, 2), False), ((-1, 0), True), (1, False),
+                                            (None, False)])
+def test_namespace_prod_and_cumprod_follow_numpy(axis, keepdims):
+    # tensor_namespace is what a recorded backward formula calls as xp.prod / xp.cumprod
+    from tinygrad_llm import tensor_namespace as tn
+    x = np.random.default_rng(4).standard_normal((2, 3, 4))
+    np.testing.assert_allclose(tn.prod(tl.tensor(x), axis, keepdims).numpy(),
+                               np.prod(x, axis=axis, keepdims=keepdims), rtol=1e-12)
+    assert gradgradcheck(lambda t: tn.prod(t, axis, keepdims), [leaf(x)])
+    cum_axis = axis if isinstance(axis, int) else None
+    np.testing.assert_allclose(tn.cumprod(tl.tensor(x), cum_axis).numpy(),
+                               np.cumprod(x, axis=cum_axis), rtol=1e-12)

@@ -105,7 +105,14 @@ def mean(x, axis=None, keepdims=False, dtype=None):
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
-    return ops.prod(_tensor(x), axis, keepdims, dtype)
+    x = _tensor(x)
+    if not isinstance(axis, (tuple, list)):
+        return ops.prod(x, axis, keepdims, dtype)
+    if dtype is not None:
+        x = ops.cast(x, dtype)
+    for a in sorted((a % x.ndim for a in axis), reverse=True):   # one axis at a time
+        x = ops.prod(x, a, keepdims)
+    return x
 
 
 def cumsum(x, axis=None, dtype=None):
