@@ -18,21 +18,19 @@ How a transform differentiates: each differentiated argument that does not requi
 replaced by a fresh leaf (``x.detach().requires_grad_()``) and f is called on it. An argument
 that already requires grad (a parameter, or the input of an enclosing transform, as in
 ``jacrev(grad(f))``) is replaced by ``clone(x)``: a new node of the graph, so that the result
-stays connected to x, yet the derivative is taken with respect to this transform's own
-variable only. Differentiating with respect to x itself would mix up the levels when f also
-uses x directly ("perturbation confusion": d/dx [x * d/dy (x + y) at y = x] is 1, not 2;
-autograd.grad accepts such an intermediate tensor as an input). The backward
-pass records a graph (``create_graph=True``) only when the output also depends on a tensor
-that requires grad outside this transform (an enclosing transform, model parameters closed
-over by f, a gradient penalty): then the result can be differentiated again. Otherwise the
-result is a plain Tensor without history, as in torch.func.
+stays connected to x, yet the derivative is taken with respect to this transform's own variable
+only. Differentiating with respect to x itself would mix up the levels when f also uses x
+directly ("perturbation confusion": d/dx [x * d/dy (x + y) at y = x] is 1, not 2; autograd.grad
+accepts such an intermediate tensor as an input). The backward pass records a graph
+(``create_graph=True``) only when the output also depends on a tensor that requires grad
+outside this transform (an enclosing transform, model parameters closed over by f, a gradient
+penalty): then the result can be differentiated again. Otherwise the result is a plain Tensor
+without history, as in torch.func.
 
 No vmap: this library runs one Python op per array operation, with no batching rule per op,
 so a vmap could only loop over the batch in Python: it would give the right numbers under a
 name that promises a vectorized program, which it is not. Loop, or batch by hand.
 """
-import numpy as np
-
 from . import autograd
 from .autograd import enable_grad
 from .backend import get_array_module
