@@ -20,6 +20,7 @@ from tinygrad_llm.tensor import Tensor
 from tinygrad_llm.testing import (GradgradcheckError, check_hessian_symmetric,
                                   check_hvp_matches_finite_differences, check_jvp_vjp_adjoint,
                                   gradcheck, gradgradcheck)
+from tinygrad_llm.testing import strategies as tst
 
 S = np.array([[2.0, 0.5, -0.3], [0.5, 1.0, 0.8], [-0.3, 0.8, 3.0]])
 
@@ -190,3 +191,10 @@ def test_gradgradcheck_leaves_inputs_alone_and_refuses_float32():
         gradgradcheck(lambda a: a * a, [tg.tensor(np.ones(3, np.float32), requires_grad=True)])
     with pytest.raises(ValueError, match="requires grad"):
         gradgradcheck(lambda a: a * a, [t(x0, requires_grad=False)])
+
+
+@given(tst.broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3), st.data())
+@settings(max_examples=10)
+def test_gradgradcheck_passes_on_broadcasting_products(shapes, data):
+    a, b = (data.draw(tst.arrays(shape=s, elements=tst.floats(-1, 1))) for s in shapes)
+    assert gradgradcheck(lambda x, y: (x * y).tanh() * x / (1 + y * y), [t(a), t(b)])
