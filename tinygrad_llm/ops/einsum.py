@@ -90,7 +90,7 @@ class Einsum(Function):
         spec = ",".join([self.output] + [s for s, _ in others]) + "->" + kept
         grad = xp.einsum(spec, g, *[x for _, x in others])  # (the kept letters)
         # letters only in s_k: broadcast the gradient along them
-        grad = xp.reshape(grad, tuple(sizes[c] if c in kept else 1 for c in letters))
+        grad = grad.reshape([sizes[c] if c in kept else 1 for c in letters])
         grad = xp.broadcast_to(grad, tuple(sizes[c] for c in letters))
         if len(letters) < len(sub):                            # repeated letters: a diagonal
             grad = _onto_diagonal(grad, letters, sub, sizes)
