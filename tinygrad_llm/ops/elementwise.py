@@ -270,7 +270,7 @@ class Clamp(Function):
         if hi is not None:
             inside = inside & (x <= hi)
         need_x, need_lo, need_hi = self.needs_input_grad
-        gx = unbroadcast(g * inside, _shape(x)) if need_x else None
+        gx = unbroadcast(g * inside, x.shape) if need_x else None
         g_lo = unbroadcast(g * (x < lo), _shape(lo)) if need_lo else None
         g_hi = unbroadcast(g * (x > hi), _shape(hi)) if need_hi else None
         return gx, g_lo, g_hi
