@@ -5,7 +5,7 @@ plainly here): the gradient-norm penalty P = ||dL/dtheta||^2 differentiated w.r.
 the input) for a GPT block, a Hessian-vector product for an LSTM layer, and both for
 cross-entropy with ignore_index, class weights and label smoothing.
 
-Through whole models (GPT, BERT, seq2seq at tiny sizes): dP/dtheta comes out finite for every
+Through whole models (GPT, BERT, seq2seq, the LSTM language model at tiny sizes): dP/dtheta comes out finite for every
 parameter and, on a few coordinates, equals central differences of P, each P from a plain
 first-order backward pass.
 """
@@ -17,6 +17,7 @@ from tinygrad_llm import nn
 from tinygrad_llm.autograd import grad
 from tinygrad_llm.models.bert import BertConfig, BertForPreTraining
 from tinygrad_llm.models.gpt import GPT, Block, GPTConfig
+from tinygrad_llm.models.lstm import LSTMConfig, LSTMLanguageModel
 from tinygrad_llm.models.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 
 rng = np.random.default_rng(0)
@@ -258,3 +259,10 @@ def test_seq2seq_second_derivative_through_the_whole_model():
     dec, labels = rng.integers(1, 12, (2, 3)), rng.integers(1, 12, (2, 3))
     _check_model(model, lambda: model(src, dec, attention_mask=(src != 0).astype(np.int64),
                                       labels=labels)["loss"])
+
+
+def test_lstm_language_model_second_derivative_through_the_whole_model():
+    model = LSTMLanguageModel(LSTMConfig(vocab_size=9, n_embd=4, hidden_size=3))
+    _randomize(model, scale=0.4, seed=5)
+    idx, targets = rng.integers(0, 9, (2, 4)), rng.integers(0, 9, (2, 4))
+    _check_model(model, lambda: model(idx, targets)[1])
