@@ -11,7 +11,7 @@ Derivatives (a / b is piecewise constant inside floor/trunc, so it contributes n
     d fmod/da      = 1,   d fmod/db      = -trunc(a / b)
     d copysign/da  = copysign(a, b) / a  (= +-1), taken as 0 at a = 0 (as torch);   d/db = 0
 
-Broadcasting and dtype promotion as in elementwise.py; a Python number may be either operand.
+Broadcasting and dtype promotion as in broadcasting.py; a Python number may be either operand.
 """
 from ..autograd import Function
 from ..backend import get_array_module

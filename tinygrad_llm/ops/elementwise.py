@@ -121,12 +121,12 @@ class Pow(Function):
     """
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        a_input, b_input = a, b
         a, b = _promote(self, a, b)
         xp = get_array_module(a, b)
         with _quiet(xp):
             out = as_array(a ** b)
-        self.saved += (out,)
+        self.save_for_backward(a_input, b_input, out)
         return out
 
     def backward(self, g):
