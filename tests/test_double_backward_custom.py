@@ -174,3 +174,32 @@ def test_a_saved_intermediate_is_a_constant_as_in_torch():
                                create_graph=True)
     np.testing.assert_allclose(g.data, tgr.detach().numpy())
     assert not g.requires_grad and not tgr.requires_grad
+
+
+class Tanh(tg.autograd.Function):
+    """The newer form: forward without ctx, setup_context saves the output."""
+
+    @staticmethod
+    def forward(x):
+        return x.tanh()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 - y * y)
+
+
+def test_setup_context_form_and_a_third_derivative():
+    x = np.array([0.4, -0.9, 1.3])
+    check_second_order(lambda t: Tanh.apply(t) * t, [x])
+    t = leaf(x)
+    g1, = grad(Tanh.apply(t).sum(), t, create_graph=True)
+    g2, = grad(g1.sum(), t, create_graph=True)
+    g3, = grad(g2.sum(), t)
+    y = np.tanh(x)                        # tanh''' = -2 (1 - y^2)(1 - 3 y^2)
+    np.testing.assert_allclose(g2.data, -2 * y * (1 - y * y), rtol=1e-12)
+    np.testing.assert_allclose(g3.data, -2 * (1 - y * y) * (1 - 3 * y * y), rtol=1e-12)
