@@ -234,3 +234,19 @@ def test_second_derivatives_match_torch(name):
                      lambda a, b: torch.copysign(a, b) * a * b),
     }
     check_torch_parity(*cases[name], a, b)
+
+
+def test_numpy_array_on_the_left_of_a_tensor_is_recorded():
+    # NumPy defers to Tensor's reflected operators (as for torch.Tensor): the result is a
+    # Tensor with a graph, not an ndarray of the values, so a mask times a gradient stays
+    # differentiable under create_graph
+    x = tg.tensor(np.array([0.3, -1.2, 2.0]), requires_grad=True)
+    w = np.array([1.0, 2.0, 3.0])
+    assert isinstance(w * x, tg.Tensor) and (w * x).requires_grad
+    mask = w > 1.5
+    y = mask * x * x * x + 2.0 / (x * x + 1)
+    (g,) = grad(y.sum(), x, create_graph=True)
+    (h,) = grad(g.sum(), x)
+    xv = x.data
+    np.testing.assert_allclose(h.data, 6 * mask * xv + 2 * (6 * xv ** 2 - 2) / (xv ** 2 + 1) ** 3,
+                               rtol=1e-12)

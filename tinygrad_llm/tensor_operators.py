@@ -13,6 +13,9 @@ def _raw(x):
 
 class Operators:
     __slots__ = ()                # Tensor declares the slots
+    # NumPy defers to Tensor's reflected operators (as for torch.Tensor): ``array * tensor`` is
+    # ops.mul, recorded, not an ndarray made from the tensor's values (a silent constant)
+    __array_priority__ = 1000
 
     # ----- arithmetic operators --------------------------------------------------------------
     def __add__(self, other):
