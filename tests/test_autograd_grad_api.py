@@ -64,6 +64,10 @@ def test_retain_graph_defaults_to_create_graph():
     grad(y, x)
     with pytest.raises(RuntimeError, match="second time"):
         grad(y, x)
+    t = x.tanh()
+    grad(t.sum(), x)
+    with pytest.raises(RuntimeError, match="second time"):
+        grad((t * 2).sum(), x)                   # a new op on top of the freed graph
     y = x.tanh().sum()
     grad(y, x, create_graph=True)
     grad(y, x)                                   # the graph was kept

@@ -132,6 +132,9 @@ class _Targets:
             return None
         needed = set()
         for node in order:                   # inputs first: a node's parents are known already
+            if node._freed:                  # reached, so that the walk reports it
+                needed.add(id(node))
+                continue
             for p in node.parents:
                 if p is None:
                     continue
