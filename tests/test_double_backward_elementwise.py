@@ -250,3 +250,25 @@ def test_numpy_array_on_the_left_of_a_tensor_is_recorded():
     xv = x.data
     np.testing.assert_allclose(h.data, 6 * mask * xv + 2 * (6 * xv ** 2 - 2) / (xv ** 2 + 1) ** 3,
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("x_dtype,lo_dtype", [("float32", "int64"), ("float32", "float64"),
+                                              ("float64", "float32"), ("int64", "float32")])
+def test_clamp_tensor_bounds_dtypes_match_torch(x_dtype, lo_dtype):
+    torch = pytest.importorskip("torch")
+    values = {"x": np.array([0.3, 1.2, 2.0]), "lo": np.array([1.0, 1.0, 1.0]),
+              "hi": np.array([1.5, 1.5, 1.5])}
+    dtypes = {"x": x_dtype, "lo": lo_dtype, "hi": "float32"}
+    ours = {k: tg.tensor(v.astype(dtypes[k]), requires_grad=dtypes[k] != "int64")
+            for k, v in values.items()}
+    theirs = {k: torch.tensor(v.astype(dtypes[k]), requires_grad=dtypes[k] != "int64")
+              for k, v in values.items()}
+    y = ops.clamp(ours["x"], ours["lo"], ours["hi"])
+    y_torch = torch.clamp(theirs["x"], theirs["lo"], theirs["hi"])
+    assert str(y.dtype) == str(y_torch.dtype).replace("torch.", "")
+    (y * y).sum().backward()
+    (y_torch * y_torch).sum().backward()
+    for k in values:
+        if theirs[k].grad is not None:
+            assert str(ours[k].grad.dtype) == dtypes[k]
+            np.testing.assert_allclose(ours[k].grad.data, theirs[k].grad.numpy(), rtol=1e-6)

@@ -10,7 +10,7 @@ import math
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
-from ..dtypes import to_float
+from ..dtypes import result_type, to_float
 from .broadcasting import (_as_input_dtypes, _as_promoted, _promote, _quiet, _shape, as_array,
                            cast_to, unbroadcast, zero_where)
 
@@ -260,7 +260,11 @@ class Clamp(Function):
 
     def forward(self, x, lo, hi):
         self.save_for_backward(x, lo, hi)
-        return get_array_module(x).clip(x, lo, hi)
+        out = get_array_module(x).clip(x, lo, hi)
+        if hasattr(lo, "dtype") or hasattr(hi, "dtype") or x.dtype.kind != "f":
+            # tensor bounds, or float bounds of an integer tensor: PyTorch's result dtype
+            out = cast_to(out, result_type(*[v for v in (x, lo, hi) if v is not None]))
+        return out
 
     def backward(self, g):
         x, lo, hi = self.saved
@@ -270,10 +274,15 @@ class Clamp(Function):
         if hi is not None:
             inside = inside & (x <= hi)
         need_x, need_lo, need_hi = self.needs_input_grad
-        gx = unbroadcast(g * inside, x.shape) if need_x else None
-        g_lo = unbroadcast(g * (x < lo), _shape(lo)) if need_lo else None
-        g_hi = unbroadcast(g * (x > hi), _shape(hi)) if need_hi else None
+        gx = _like(unbroadcast(g * inside, x.shape), x) if need_x else None
+        g_lo = _like(unbroadcast(g * (x < lo), lo.shape), lo) if need_lo else None
+        g_hi = _like(unbroadcast(g * (x > hi), hi.shape), hi) if need_hi else None
         return gx, g_lo, g_hi
+
+
+def _like(grad, x):
+    """The gradient in x's dtype (a tensor bound may have promoted the output)."""
+    return grad if grad.dtype == x.dtype else cast_to(grad, x.dtype)
 
 
 def clamp(x, min=None, max=None):
