@@ -111,6 +111,17 @@ def test_packed_self_attention_second_derivative(data, causal):
     check_second_order(lambda a: F.packed_self_attention(a, is_causal=causal), [qkv])
 
 
+def test_attention_with_a_mask_that_needs_grad_and_grouped_query_heads():
+    rng = np.random.default_rng(9)
+    q, k, v = (rng.standard_normal((2, 3, 2)) for _ in range(3))
+    mask = rng.standard_normal((3, 3))
+    check_second_order(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
+                       [q, k, v, mask])
+    q4, k2, v2 = (rng.standard_normal(s) for s in [(1, 4, 3, 2), (1, 2, 3, 2), (1, 2, 3, 2)])
+    check_second_order(lambda a, b, c: F.scaled_dot_product_attention(
+        a, b, c, is_causal=True, enable_gqa=True), [q4, k2, v2])
+
+
 # ----- cross-entropy -------------------------------------------------------------------------
 
 @SMALL
