@@ -230,3 +230,17 @@ def test_deep_graph_differentiated_twice_without_recursion_error():
     (g,) = grad((y * y).sum(), x, create_graph=True)      # 2 x c^2
     (h,) = grad(g.sum(), x)                               # 2 c^2
     np.testing.assert_allclose(h.numpy(), [2 * 1.00001 ** 40_000], rtol=1e-9)
+
+
+@pytest.mark.parametrize("f", [
+    lambda t, c: t * c, lambda t, c: t / c, lambda t, c: c / t, lambda t, c: t ** c,
+    lambda t, c: c ** t, lambda t, c: t - c,
+], ids=["mul", "div", "rdiv", "pow", "rpow", "sub"])
+def test_constant_array_arguments_stay_constants_when_recorded(f):
+    c = np.array([1.5, 2.5])
+    x, xt = pair([0.5, 1.5])
+    (g,) = grad((f(x, c) ** 2).sum(), x, create_graph=True)
+    (h,) = grad(g.sum(), x)
+    (gt,) = torch.autograd.grad((f(xt, torch.tensor(c)) ** 2).sum(), xt, create_graph=True)
+    (ht,) = torch.autograd.grad(gt.sum(), xt)
+    close(h, ht)

@@ -100,6 +100,7 @@ class Function:
     #   needs_input_grad  per argument: does it need a gradient?
     saved = ()
     _version_checks = ()
+    constants = ()          # saved arguments that were arrays, not Tensors
     _freed = False
     retained_output = None  # set by Tensor.retain_grad()
     _ctx_style = False      # True for PyTorch-style subclasses (see __init_subclass__)
@@ -142,7 +143,7 @@ class Function:
             ctx.args, ctx.kwargs = args, kwargs
         ctx.needs_input_grad = needs
         if ctx.saved:
-            ctx._version_checks = _saved_versions(ctx.saved, args, result)
+            ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result)
         return result
 
     def release(self):
@@ -180,14 +181,19 @@ def _unwrap(fn_cls, args):
     return raw
 
 
-def _saved_versions(saved, args, result):
-    """(tensor, version at save time) for each saved array that is a tensor's own buffer."""
+def _saved_versions(ctx, saved, args, result):
+    """(tensor, version at save time) for each saved array that is a tensor's own buffer. A
+    saved argument that is an array, not a Tensor, is noted in ctx.constants: a recorded
+    backward pass (backprop.py) uses it as the constant it is."""
     checks = []
     for arr in saved:
         if arr is result.data:
             checks.append((result, result._version[0]))
             continue
         for a in args:
+            if a is arr:
+                ctx.constants += (arr,)
+                break
             if isinstance(a, Tensor) and a.data is arr:
                 checks.append((a, a._version[0]))
                 break

@@ -236,7 +236,7 @@ def _saved_tensor(node, arr, output):
     for p in node.parents:
         if p is not None and p.data is arr:
             return p
-    if arr.dtype.kind not in "fc":
+    if arr.dtype.kind not in "fc" or any(arr is c for c in node.constants):
         return arr
     raise RuntimeError(
         f"{node} saved an intermediate float array of shape {tuple(arr.shape)} (neither an input "
