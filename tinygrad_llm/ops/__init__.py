@@ -24,6 +24,13 @@ Primitive ops (the formulas autograd composes):
     indexing.py     getitem gather cat stack split chunk narrow, embedding
     matmul.py       matmul, linear
 
+What the backward formulas share (each written once, for arrays and, when the backward pass is
+recorded with create_graph=True, for Tensors):
+
+    broadcasting.py  unbroadcast (the adjoint of broadcasting), dtype promotion of operands
+    array_methods.py xp.reshape / sum / astype / cumsum: the array's own method on arrays (a
+                     few us cheaper), NumPy's function on Tensors
+
 Op families with a kernel: each file holds the composite twin (made of the primitive ops
 above; read it first), then the Function that calls the kernel in kernels/, which must agree
 with the twin in value and gradient:

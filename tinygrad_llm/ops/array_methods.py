@@ -15,11 +15,11 @@ def reshape(a, shape):
     return get_array_module(a).reshape(a, shape) if records_graph(a) else a.reshape(shape)
 
 
-def count_kept(mask, axes):
-    """The number of True entries of ``mask`` over ``axes``, the axes kept (size 1)."""
-    if records_graph(mask):
-        return get_array_module(mask).sum(mask, axis=axes, keepdims=True)
-    return mask.sum(axis=axes, keepdims=True)
+def sum_over(a, axis, keepdims=False):
+    """xp.sum(a, axis=axis, keepdims=keepdims)."""
+    if records_graph(a):
+        return get_array_module(a).sum(a, axis=axis, keepdims=keepdims)
+    return a.sum(axis=axis, keepdims=keepdims)
 
 
 def as_dtype(a, dtype):

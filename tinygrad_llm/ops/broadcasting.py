@@ -17,6 +17,7 @@ import numpy as np
 from ..autograd import records_graph
 from ..backend import get_array_module
 from ..dtypes import promote, result_type
+from .array_methods import as_dtype, sum_over
 
 
 def unbroadcast(grad, shape):
@@ -30,20 +31,6 @@ def unbroadcast(grad, shape):
     if stretched:  # size-1 axes that broadcasting stretched
         grad = sum_over(grad, stretched, keepdims=True)
     return get_array_module(grad).asarray(grad)  # a 0-d sum is a scalar; keep an array
-
-
-def sum_over(x, axis, keepdims=False):
-    """xp.sum(x, axis, keepdims); an array's own .sum is twice as fast as numpy.sum."""
-    if records_graph(x):
-        return get_array_module(x).sum(x, axis=axis, keepdims=keepdims)
-    return x.sum(axis=axis, keepdims=keepdims)
-
-
-def cast_to(x, dtype):
-    """xp.astype(x, dtype, copy=False) (x itself when it has that dtype already)."""
-    if records_graph(x):
-        return get_array_module(x).astype(x, dtype, copy=False)
-    return x.astype(dtype, copy=False)
 
 
 def zero_where(cond, x):
@@ -86,7 +73,7 @@ def _as_promoted(fn, x):
     engine swaps a saved input for its Tensor, see backprop.py.)"""
     if fn.dtypes is None or isinstance(x, np.generic) or x.dtype == fn.common:
         return x
-    return cast_to(x, fn.common)
+    return as_dtype(x, fn.common)
 
 
 def _as_input_dtypes(fn, ga, gb):
@@ -95,9 +82,9 @@ def _as_input_dtypes(fn, ga, gb):
         return ga, gb
     da, db = fn.dtypes
     if ga is not None and ga.dtype != da:
-        ga = cast_to(ga, da)
+        ga = as_dtype(ga, da)
     if gb is not None and gb.dtype != db:
-        gb = cast_to(gb, db)
+        gb = as_dtype(gb, db)
     return ga, gb
 
 

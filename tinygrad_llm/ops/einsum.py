@@ -22,7 +22,7 @@ import string
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
-from .broadcasting import cast_to, sum_over
+from .array_methods import as_dtype, sum_over
 
 
 def _parse(equation, shapes):
@@ -91,7 +91,7 @@ class Einsum(Function):
         grad = xp.einsum(spec, g, *[x for _, x in others])  # (the kept letters)
         # letters only in s_k: broadcast the gradient along them
         grad = grad.reshape([sizes[c] if c in kept else 1 for c in letters])
-        grad = xp.broadcast_to(grad, tuple(sizes[c] for c in letters))
+        grad = xp.broadas_dtype(grad, tuple(sizes[c] for c in letters))
         if len(letters) < len(sub):                            # repeated letters: a diagonal
             grad = _onto_diagonal(grad, letters, sub, sizes)
         # ellipsis dims of size 1 in x_k that were broadcast against the other operands
@@ -128,7 +128,7 @@ def _onto_diagonal(grad, letters, sub, sizes):
 def _contiguous(grad, dtype):
     """grad as a C-contiguous array (a broadcast view is not) of the operand's dtype."""
     if records_graph(grad):
-        return cast_to(grad, dtype)
+        return as_dtype(grad, dtype)
     return get_array_module(grad).asarray(grad, order="C").astype(dtype, copy=False)
 
 

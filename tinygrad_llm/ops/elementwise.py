@@ -11,8 +11,9 @@ import math
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
 from ..dtypes import result_type, to_float
+from .array_methods import as_dtype
 from .broadcasting import (_as_input_dtypes, _as_promoted, _promote, _quiet, _shape, as_array,
-                           cast_to, unbroadcast, zero_where)
+                           unbroadcast, zero_where)
 
 
 # ----- arithmetic ---------------------------------------------------------------------------
@@ -137,11 +138,11 @@ class Pow(Function):
         with _quiet(xp):
             if self.needs_input_grad[0]:
                 da = zero_where(b == 0, b * a ** (b - 1))
-                ga = unbroadcast(cast_to(g * da, g.dtype), _shape(a))
+                ga = unbroadcast(as_dtype(g * da, g.dtype), _shape(a))
             if self.needs_input_grad[1]:
                 log_a = xp.log(a) if hasattr(a, "dtype") else _log_of_number(a)
                 db = zero_where((a == 0) & (b >= 0), out * log_a)
-                gb = unbroadcast(cast_to(g * db, g.dtype), _shape(b))
+                gb = unbroadcast(as_dtype(g * db, g.dtype), _shape(b))
         return _as_input_dtypes(self, ga, gb)
 
 
@@ -163,7 +164,7 @@ class Cast(Function):
         return x.astype(dtype)
 
     def backward(self, g):
-        return cast_to(g, self.in_dtype)
+        return as_dtype(g, self.in_dtype)
 
 
 def cast(x, dtype):
@@ -263,7 +264,7 @@ class Clamp(Function):
         out = get_array_module(x).clip(x, lo, hi)
         if hasattr(lo, "dtype") or hasattr(hi, "dtype") or x.dtype.kind != "f":
             # tensor bounds, or float bounds of an integer tensor: PyTorch's result dtype
-            out = cast_to(out, result_type(*[v for v in (x, lo, hi) if v is not None]))
+            out = as_dtype(out, result_type(*[v for v in (x, lo, hi) if v is not None]))
         return out
 
     def backward(self, g):
@@ -282,7 +283,7 @@ class Clamp(Function):
 
 def _like(grad, x):
     """The gradient in x's dtype (a tensor bound may have promoted the output)."""
-    return grad if grad.dtype == x.dtype else cast_to(grad, x.dtype)
+    return grad if grad.dtype == x.dtype else as_dtype(grad, x.dtype)
 
 
 def clamp(x, min=None, max=None):

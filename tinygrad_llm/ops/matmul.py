@@ -13,7 +13,8 @@ import math
 
 from ..autograd import Function
 from ..kernels.fastnp import array_module
-from .broadcasting import sum_over, unbroadcast
+from .array_methods import sum_over
+from .broadcasting import unbroadcast
 
 
 class MatMulError(ValueError, RuntimeError):

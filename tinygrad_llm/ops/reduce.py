@@ -17,7 +17,7 @@ from collections import namedtuple
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
-from .array_methods import as_dtype, count_kept, reshape
+from .array_methods import as_dtype, reshape, sum_over
 
 
 def normalize_dims(dim, ndim, op="reduction"):
@@ -193,7 +193,7 @@ class Amax(Function):
     def backward(self, g):
         x, y = self.saved
         hit = x == _kept(y, self)
-        return _kept(g, self) * hit / as_dtype(count_kept(hit, self.axes), g.dtype)
+        return _kept(g, self) * hit / as_dtype(sum_over(hit, self.axes, keepdims=True), g.dtype)
 
 
 def amax(x, dim=None, keepdim=False):
@@ -332,7 +332,7 @@ class Norm(Function):
         safe_y = xp.where(y == 0, 1, y)
         if self.p == float("inf"):
             hit = xp.abs(x) == y
-            d = xp.sign(x) * hit / as_dtype(count_kept(hit, self.axes), x.dtype)
+            d = xp.sign(x) * hit / as_dtype(sum_over(hit, self.axes, keepdims=True), x.dtype)
         elif self.p == 2:
             d = x / safe_y
         else:
