@@ -218,7 +218,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             and inputs is None and tensors.requires_grad and tensors.data.size == 1):
         # loss.backward(), once per training step: the seed is a one, nothing to check
         seed = array_module(tensors.data).ones(tensors.shape, dtype=tensors.dtype)
-        _backprop.run_backward([tensors], [seed], retain_graph=bool(retain_graph))
+        _backprop.backward_from(tensors, seed, bool(retain_graph))
         return
     roots, seeds = _roots_and_seeds(tensors, grad_tensors, create_graph)
     if retain_graph is None:

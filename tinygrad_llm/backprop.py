@@ -55,6 +55,11 @@ def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs
     return targets.results()
 
 
+def backward_from(root, seed, retain_graph):
+    """``loss.backward()``, the common case: first order, into every leaf's ``.grad``."""
+    _walk((root._ctx,), {id(root._ctx): seed}, _EVERY_LEAF, retain_graph, True, None)
+
+
 def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
     """The nodes in reverse topological order, each turning its output's gradient into its
     inputs' gradients. ``outputs`` ({id(node): output Tensor}) only when recording."""
@@ -63,19 +68,23 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
         pending = {}
     elif targets.inputs is not None:
         pending = {k: n for k, n in pending.items() if k in targets.leaves}
-    needed = targets.needed_nodes(order)
-    at_node = targets.at_node
     every_leaf = accumulate and targets.inputs is None
+    if not every_leaf:                  # only the paths that lead to the inputs are walked
+        needed, at_node = targets.needed_nodes(order), targets.at_node
+    sums = {}                                        # id(leaf with hooks) -> gradient so far
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        if at_node and g is not None and id(node) in at_node:
-            targets.capture(at_node[id(node)], g, accumulate)
-        if g is not None and node._freed:
-            _raise_freed()
-        if g is None or (needed is not None and id(node) not in needed):
-            # nothing flows through this node: the leaves with hooks still count the edge
-            _skip_hooked_edges(node, pending, targets)
+        if g is None:   # nothing flows through this node: leaves with hooks still count the edge
+            _skip_hooked_edges(node, pending, sums)
             continue
+        if node._freed:
+            _raise_freed()
+        if not every_leaf:
+            if id(node) in at_node:
+                targets.capture(at_node[id(node)], g, accumulate)
+            if id(node) not in needed:
+                _skip_hooked_edges(node, pending, sums)
+                continue
         if accumulate and node.retained_output is not None:
             node.retained_output._grad = g if outputs is not None else Tensor._wrap(g)
         if node._version_checks:
@@ -95,7 +104,7 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
                     f"for an input of shape {parent.data.shape}")
             if parent._ctx is None:
                 if pending and id(parent) in pending:
-                    _hooked_contribution(parent, g_in, pending, targets)
+                    _hooked_contribution(parent, g_in, pending, sums)
                 elif g_in is None:
                     continue
                 elif every_leaf:
@@ -129,7 +138,7 @@ class _Targets:
     def needed_nodes(self, order):
         """The nodes whose backward leads to an input (all of them when inputs is None)."""
         if self.inputs is None:
-            return None
+            return {id(node) for node in order}
         needed = set()
         for node in order:                   # inputs first: a node's parents are known already
             if node._freed:                  # reached, so that the walk reports it
@@ -160,6 +169,9 @@ class _Targets:
 
     def results(self):
         return [self.found.get(id(t)) for t in self.inputs] if self.inputs is not None else None
+
+
+_EVERY_LEAF = _Targets(None)     # Tensor.backward() without inputs= (never modified)
 
 
 def _output_tensors(roots, root_ctxs):
@@ -274,22 +286,22 @@ def _check_versions(node):
                 f"operation, or .clone() the tensor before changing it.")
 
 
-def _skip_hooked_edges(node, pending, targets):
+def _skip_hooked_edges(node, pending, sums):
     if pending:
         for parent in node.parents:
             if parent is not None and id(parent) in pending:
-                _hooked_contribution(parent, None, pending, targets)
+                _hooked_contribution(parent, None, pending, sums)
 
 
-def _hooked_contribution(leaf, g_in, pending, targets):
+def _hooked_contribution(leaf, g_in, pending, sums):
     """A leaf with hooks: add one edge's gradient to its running sum; when its last edge has
     arrived, accumulate the sum into .grad once (and run the hooks)."""
     key = id(leaf)
     if g_in is not None:
-        targets.found[key] = targets.found[key] + g_in if key in targets.found else g_in
+        sums[key] = sums[key] + g_in if key in sums else g_in
     pending[key] -= 1
     if pending[key] == 0:
-        total = targets.found.pop(key, None)
+        total = sums.pop(key, None)
         if total is not None:
             _accumulate_leaf(leaf, total)
 

@@ -201,8 +201,7 @@ class Tensor(Operators, OpMethods):
         """Compute d(self)/d(leaf) for every leaf that requires grad (or only for ``inputs``),
         summed into leaf.grad. ``create_graph=True`` records the backward pass itself, so the
         gradients can be differentiated again (``retain_graph`` then defaults to True)."""
-        autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
-                          inputs=inputs)
+        autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(self)`` each time backward() has added a gradient into this leaf's .grad.
