@@ -214,12 +214,6 @@ def _raise_device_mix(cls, args):
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """Accumulate d(tensors)/d(leaf) into ``.grad`` of every leaf that requires grad (or only of
     ``inputs``): ``torch.autograd.backward``. ``Tensor.backward`` calls this."""
-    if (tensors.__class__ is Tensor and grad_tensors is None and not create_graph
-            and inputs is None and tensors.requires_grad and tensors.data.size == 1):
-        # loss.backward(), once per training step: the seed is a one, nothing to check
-        seed = array_module(tensors.data).ones(tensors.shape, dtype=tensors.dtype)
-        _backprop.backward_from(tensors, seed, bool(retain_graph))
-        return
     roots, seeds = _roots_and_seeds(tensors, grad_tensors, create_graph)
     if retain_graph is None:
         retain_graph = create_graph

@@ -11,8 +11,9 @@ Higher order (create_graph=True): gradients are Tensors and the walk runs with g
 every VJP is itself recorded and can be differentiated again. The op's backward formula is the
 same code: it is written against ``xp = array_module(g)``, which for a Tensor ``g`` is
 ``tensor_namespace`` (NumPy's function names over differentiable Tensor ops), and its saved
-arrays are swapped for the Tensors they belong to (an input, or the output) for the call. A
-saved *float* array that is neither would silently become a constant, so it is an error instead.
+arrays are swapped for the Tensors they belong to (an input, or the output) for the call. Arrays
+passed in as constants stay constants; any other saved *float* array (an intermediate of the
+forward) would silently become a constant, so it is an error instead.
 An op whose backward is a fused kernel declares a ``twin`` (its composite of primitive ops):
 its input gradients are then taken through the twin, recomputed on the same inputs.
 

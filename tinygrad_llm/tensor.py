@@ -201,7 +201,12 @@ class Tensor(Operators, OpMethods):
         """Compute d(self)/d(leaf) for every leaf that requires grad (or only for ``inputs``),
         summed into leaf.grad. ``create_graph=True`` records the backward pass itself, so the
         gradients can be differentiated again (``retain_graph`` then defaults to True)."""
-        autograd.backward(self, gradient, retain_graph, create_graph, inputs)
+        if (gradient is None and not create_graph and inputs is None and self.requires_grad
+                and self.data.size == 1):   # loss.backward(), once per step: nothing to check
+            seed = backend.get_array_module(self.data).ones(self.shape, dtype=self.dtype)
+            _backprop.backward_from(self, seed, bool(retain_graph))
+        else:
+            autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(self)`` each time backward() has added a gradient into this leaf's .grad.
@@ -351,5 +356,6 @@ def _format_values(a):
 
 
 # These modules import Tensor from this file, so they are imported after the class exists.
+from . import backprop as _backprop  # noqa: E402
 from . import ops as _ops  # noqa: E402
 from . import inplace as _inplace  # noqa: E402

@@ -17,7 +17,7 @@ from collections import namedtuple
 
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
-from .array_methods import as_dtype, reshape, sum_over
+from .array_methods import as_dtype, sum_over
 
 
 def normalize_dims(dim, ndim, op="reduction"):
@@ -57,7 +57,7 @@ def _expand_reduced(g, in_shape, axes, keepdim):
     """Reshape a reduced gradient (or output) so that it broadcasts against the input."""
     if keepdim or not axes:
         return g
-    return reshape(g, tuple([1 if i in axes else n for i, n in enumerate(in_shape)]))
+    return g.reshape(tuple([1 if i in axes else n for i, n in enumerate(in_shape)]))  # Tensor too
 
 
 def _output_of(ctx, y, axes, keepdim):
@@ -71,7 +71,7 @@ def _output_of(ctx, y, axes, keepdim):
 
 def _kept(a, ctx):
     """Backward: the gradient or output of a reduction with its reduced axes kept (size 1)."""
-    return a if ctx.keepdim else reshape(a, ctx.kept_shape)
+    return a if ctx.keepdim else a.reshape(ctx.kept_shape)                       # Tensor too
 
 
 class Sum(Function):
