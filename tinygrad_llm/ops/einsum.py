@@ -91,7 +91,7 @@ class Einsum(Function):
         grad = xp.einsum(spec, g, *[x for _, x in others])  # (the kept letters)
         # letters only in s_k: broadcast the gradient along them
         grad = grad.reshape([sizes[c] if c in kept else 1 for c in letters])
-        grad = xp.broadas_dtype(grad, tuple(sizes[c] for c in letters))
+        grad = xp.broadcast_to(grad, tuple(sizes[c] for c in letters))
         if len(letters) < len(sub):                            # repeated letters: a diagonal
             grad = _onto_diagonal(grad, letters, sub, sizes)
         # ellipsis dims of size 1 in x_k that were broadcast against the other operands
