@@ -1,11 +1,21 @@
-"""Second-order checks for nonlinear ops (activations, reductions, scans, sorting), shared by
-tests/test_double_backward_{activation,reduce,scan,sorting}.py.
+"""Second-order checks shared by tests/test_double_backward_*.py: the second derivative of an op
+against finite differences (tinygrad_llm.testing.gradgradcheck) and against PyTorch.
 
-* ``gradgradcheck(fn, x)``: the derivatives of S = <w, dL/dx>, L = <g, fn(x)>, with respect to
-  x (the op's second derivative) and to g (its backward's dependence on g) against central
-  finite differences of the first-order gradient;
-* ``torch_parity``: the Hessian-vector product d/dx <w, dL/dx> (and dL/dx itself) against
-  torch.autograd.grad(..., create_graph=True) applied twice, where torch is installed.
+For ``fn`` with outputs y_k, fixed random upstream gradients g_k and fixed random weights w_j:
+
+    L(x) = sum_k <g_k, y_k(x)>
+    G_j  = dL/dx_j                        first order (autograd.grad, create_graph=True)
+    S    = sum_j <w_j, G_j>
+    dS/dx_i = sum_j (d^2 L / dx_i dx_j) w_j     a Hessian-vector product (second backward pass)
+    dS/dg_k = J_k w                       the backward's dependence on its upstream gradient
+
+* ``check_second_order`` runs gradgradcheck (dS/dx and dS/dg against central differences of
+  the first-order gradient, per element or along random directions) and, given ``torch_fn``,
+  ``torch_parity``; it returns dS/dx (``hessian_vector``) for further assertions.
+* ``torch_parity`` compares G, dS/dx and dS/dg with torch.autograd.grad applied twice.
+* ``squared(fn)`` = fn(x)^2 (``check_linear_op`` checks fn and squared(fn)): a linear op (reshape, sum, gather, cumsum) has the backward A^T g,
+  linear in g and constant in x, so its dS/dx is zero. Squaring puts it inside a nonlinear
+  graph, where its g depends on x: d/dx <w, 2 A^T (A x * g)> = 2 A^T diag(g) A w.
 """
 import numpy as np
 
@@ -23,48 +33,80 @@ def _outputs(out):
 
 
 def squared(fn):
-    """x -> fn(x)^2: puts a linear op (sum, cumsum) inside a graph with a second derivative."""
+    """x -> fn(x)^2 (each output squared): a nonlinear graph around a linear op."""
     def f(*xs):
         outs = [o * o for o in _outputs(fn(*xs))]
         return outs[0] if len(outs) == 1 else tuple(outs)
     return f
 
 
-def check_second_order(fn, *arrays, torch_fn=None, rtol=1e-9, atol=1e-11):
-    """gradgradcheck of fn; with ``torch_fn``, second-order parity with PyTorch too."""
-    assert gradgradcheck(fn, [leaf(a) for a in arrays])
+def check_second_order(fn, *arrays, torch_fn=None, rtol=1e-10, atol=1e-12,
+                       **gradgradcheck_kwargs):
+    """gradgradcheck of fn on float64 leaves made from ``arrays``; with ``torch_fn``, parity of
+    first and second derivatives with PyTorch (``rtol``, ``atol``). Inputs of more than
+    ``max_elementwise`` (64) numbers in all are checked along ``n_directions`` (4) random
+    directions. Returns dS/dx per input."""
+    gradgradcheck_kwargs.setdefault("n_directions", 4)
+    assert gradgradcheck(fn, [leaf(a) for a in arrays], **gradgradcheck_kwargs)
     if torch_fn is not None:
         torch_parity(fn, torch_fn, *arrays, rtol=rtol, atol=atol)
+    return hessian_vector(fn, *arrays)[1]
 
 
-def _first_and_second(grad_fn, fn, leaves, c, w, tensor):
-    """(dL/dx, d/dx <w, dL/dx>) with L = sum_k <c_k, y_k>, written once for both libraries."""
-    outs = _outputs(fn(*leaves))
-    loss = sum((o * tensor(ck)).sum() for o, ck in zip(outs, c))
-    first = grad_fn(loss, leaves, create_graph=True)
-    inner = sum((g * tensor(wk)).sum() for g, wk in zip(first, w))
-    if inner.requires_grad:
-        second = grad_fn(inner, leaves, allow_unused=True)
-    else:                                  # the gradient does not depend on x at all
-        second = [None] * len(leaves)
-    return ([g.detach().numpy() for g in first],
-            [np.zeros(tuple(x.shape)) if h is None else h.detach().numpy()
-             for h, x in zip(second, leaves)])
+def check_linear_op(fn, *arrays, torch_fn=None, rtol=1e-10, atol=1e-12):
+    """A linear op: check_second_order of fn (dS/dx = 0, dS/dg = A w) and of squared(fn)
+    (the op's backward inside a nonlinear graph); ``torch_fn`` is compared squared."""
+    check_second_order(fn, *arrays)
+    check_second_order(squared(fn), *arrays, rtol=rtol, atol=atol,
+                       torch_fn=None if torch_fn is None else squared(torch_fn))
 
 
-def torch_parity(fn, torch_fn, *arrays, rtol=1e-9, atol=1e-11, seed=0):
-    """dL/dx and the Hessian-vector product of L = <c, fn(x)> agree with PyTorch's."""
+def _upstream(fn, arrays, seed):
+    """(g_k per float output, w_j per input): standard normal draws from ``seed``."""
+    rng = np.random.default_rng(seed)
+    with tg.no_grad():
+        outs = _outputs(fn(*[tg.tensor(a) for a in arrays]))
+    g = [rng.standard_normal(tuple(o.shape)) for o in outs]
+    w = [rng.standard_normal(a.shape) for a in arrays]
+    return g, w
+
+
+def _derivatives(grad_fn, fn, xs, g, w, tensor, numpy_of):
+    """(G, dS/dx, dS/dg) as NumPy arrays (zeros where unused), written once for both libraries."""
+    gs = [tensor(gk, requires_grad=True) for gk in g]
+    pairs = [(o, gk) for o, gk in zip(_outputs(fn(*xs)), gs) if o.requires_grad]
+    G = grad_fn([o for o, _ in pairs], xs, [gk for _, gk in pairs], create_graph=True,
+                allow_unused=True)
+    G = [tensor(np.zeros(tuple(x.shape))) if Gj is None else Gj for Gj, x in zip(G, xs)]
+    S = sum((Gj * tensor(wj)).sum() for Gj, wj in zip(G, w))
+    variables = list(xs) + gs
+    if S.requires_grad:
+        H = grad_fn(S, variables, allow_unused=True)
+    else:                                     # no first derivative depends on x or g
+        H = [None] * len(variables)
+    H = [np.zeros(tuple(v.shape)) if h is None else numpy_of(h) for h, v in zip(H, variables)]
+    return [numpy_of(Gj) for Gj in G], H[:len(xs)], H[len(xs):]
+
+
+def hessian_vector(fn, *arrays, seed=0):
+    """(G, dS/dx, dS/dg) of ``fn`` on float64 tinygrad_llm leaves (see the module docstring)."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
+    g, w = _upstream(fn, arrays, seed)
+    return _derivatives(grad, fn, [leaf(a) for a in arrays], g, w, tg.tensor,
+                        lambda t: np.asarray(t.data))
+
+
+def torch_parity(fn, torch_fn, *arrays, rtol=1e-10, atol=1e-12, seed=0):
+    """G, dS/dx and dS/dg of ``fn`` equal those of ``torch_fn`` for the same g and w."""
     import pytest
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(seed)
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
-    shapes = [o.shape for o in _outputs(fn(*[tg.tensor(a) for a in arrays]))]
-    c = [rng.standard_normal(s) for s in shapes]
-    w = [rng.standard_normal(a.shape) for a in arrays]
-    ours = _first_and_second(grad, fn, [leaf(a) for a in arrays], c, w, tg.tensor)
-    theirs = _first_and_second(
-        lambda out, xs, **kw: torch.autograd.grad(out, xs, **kw), torch_fn,
-        [torch.tensor(a, requires_grad=True) for a in arrays], c, w, torch.tensor)
-    for kind, mine, ref in zip(("first", "second"), ours, theirs):
-        for a, b in zip(mine, ref):
-            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"{kind} derivative")
+    g, w = _upstream(fn, arrays, seed)
+    ours = hessian_vector(fn, *arrays, seed=seed)
+    theirs = _derivatives(torch.autograd.grad, torch_fn, [torch.tensor(a, requires_grad=True) for a in arrays],
+                          g, w, torch.tensor, lambda t: t.detach().numpy())
+    for kind, mine, ref in zip(("first derivative", "Hessian-vector product dS/dx",
+                                "derivative w.r.t. the upstream gradient dS/dg"), ours, theirs):
+        for i, (a, b) in enumerate(zip(mine, ref)):
+            assert a.shape == b.shape, f"{kind} {i}: shape {a.shape} != torch's {b.shape}"
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"{kind} {i}")

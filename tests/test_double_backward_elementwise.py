@@ -17,7 +17,7 @@ from tinygrad_llm.autograd import grad
 from tinygrad_llm.ops.elementwise import Dropout
 from tinygrad_llm.testing import strategies as tst
 
-from double_backward_helpers import check_gradgrad, check_torch_parity
+from second_order_checks import check_second_order, torch_parity
 
 SETTINGS = settings(max_examples=12, deadline=None)
 
@@ -61,21 +61,21 @@ def dividend_divisor(draw):
 @SETTINGS
 @given(pairs())
 def test_add_sub_mul_gradgrad(ab):
-    check_gradgrad(lambda a, b: (a + b) * (a - b) * b, *ab)
+    check_second_order(lambda a, b: (a + b) * (a - b) * b, *ab)
 
 
 @SETTINGS
 @given(pairs(b_elements=tst.floats(0.5, 3)))
 def test_div_gradgrad(ab):
     a, b = ab
-    check_gradgrad(lambda a, b: a / b, a, b)
-    check_gradgrad(lambda a, b: a / -b, a, b)
+    check_second_order(lambda a, b: a / b, a, b)
+    check_second_order(lambda a, b: a / -b, a, b)
 
 
 @SETTINGS
 @given(tst.arrays(shape=tst.shapes(max_side=3), elements=tst.floats(-3, 3)))
 def test_neg_and_python_number_operands_gradgrad(x):
-    check_gradgrad(lambda x: 2.5 / (1.5 + -x * x) - 3 * x, x)
+    check_second_order(lambda x: 2.5 / (1.5 + -x * x) - 3 * x, x)
 
 
 @SETTINGS
@@ -83,7 +83,7 @@ def test_neg_and_python_number_operands_gradgrad(x):
              b_elements=tst.floats(-2, 2, avoid=(0.0,), margin=0.05)))
 def test_pow_tensor_exponent_gradgrad(ab):
     # b = 0 is excluded: there da = b a^(b-1) is taken as 0 (as torch), a kink in b
-    check_gradgrad(lambda a, b: a ** b, *ab)
+    check_second_order(lambda a, b: a ** b, *ab)
 
 
 @SETTINGS
@@ -91,15 +91,15 @@ def test_pow_tensor_exponent_gradgrad(ab):
        st.sampled_from([0, 1, 2, 3, -2, 0.0, 2.0]))
 def test_pow_python_exponent_gradgrad(x, exponent):
     x = np.where(np.abs(x) < 0.2, 0.5, x)        # x^-2 is smooth away from 0
-    check_gradgrad(lambda x: x ** exponent, x)
+    check_second_order(lambda x: x ** exponent, x)
 
 
 @SETTINGS
 @given(tst.positive(shape=tst.shapes(max_side=3), lo=0.3, hi=3),
        st.sampled_from([0.5, -1.5, 2.0]))
 def test_pow_fractional_exponent_and_python_base_gradgrad(x, number):
-    check_gradgrad(lambda x: x ** number, x)
-    check_gradgrad(lambda x: abs(number) ** x, x)          # rpow: a Python number as base
+    check_second_order(lambda x: x ** number, x)
+    check_second_order(lambda x: abs(number) ** x, x)          # rpow: a Python number as base
 
 
 def test_pow_zero_exponent_has_a_constant_zero_gradient_not_nan():
@@ -117,15 +117,15 @@ def test_pow_zero_exponent_has_a_constant_zero_gradient_not_nan():
 @given(pairs(*NO_TIES), st.booleans())
 def test_maximum_minimum_gradgrad(ab, swap):
     a, b = ab[::-1] if swap else ab
-    check_gradgrad(lambda a, b: ops.maximum(a, b) * a, a, b)
-    check_gradgrad(lambda a, b: ops.minimum(a, b) * (a + b), a, b)
+    check_second_order(lambda a, b: ops.maximum(a, b) * a, a, b)
+    check_second_order(lambda a, b: ops.minimum(a, b) * (a + b), a, b)
 
 
 @SETTINGS
 @given(tst.away_from((-0.5, 0.7), shape=tst.shapes(max_side=3), margin=1e-2, lo=-2, hi=2))
 def test_clamp_gradgrad(x):
-    check_gradgrad(lambda x: ops.clamp(x, -0.5, 0.7) * x, x)
-    check_gradgrad(lambda x: ops.clamp(x, min=-0.5) * x * x, x)
+    check_second_order(lambda x: ops.clamp(x, -0.5, 0.7) * x, x)
+    check_second_order(lambda x: ops.clamp(x, min=-0.5) * x * x, x)
 
 
 @SETTINGS
@@ -135,8 +135,8 @@ def test_clamp_tensor_bounds_gradgrad(x_lo, data):
     hi = np.ceil(lo.max()) + data.draw(hnp.arrays(
         np.float64, data.draw(tst.shapes(max_dims=1, max_side=1)),
         elements=_offset_from_integers(0.69, 0.97).map(lambda v: v + 3)))
-    check_gradgrad(lambda x, lo, hi: ops.clamp(x, lo, hi) * x * (lo + hi), x, lo, hi)
-    check_gradgrad(lambda x, lo: ops.clamp(x, min=lo) * lo * x, x, lo)
+    check_second_order(lambda x, lo, hi: ops.clamp(x, lo, hi) * x * (lo + hi), x, lo, hi)
+    check_second_order(lambda x, lo: ops.clamp(x, min=lo) * lo * x, x, lo)
 
 
 @SETTINGS
@@ -146,8 +146,8 @@ def test_where_and_masked_fill_gradgrad(ab, data):
     shape = np.broadcast_shapes(a.shape, b.shape)
     cond = data.draw(hnp.arrays(np.bool_, shape))
     mask = tg.tensor(data.draw(hnp.arrays(np.bool_, a.shape)))
-    check_gradgrad(lambda a, b: ops.where(tg.tensor(cond), a * a, b * b * b), a, b)
-    check_gradgrad(lambda a: ops.masked_fill(a * a, mask, 1.5), a)
+    check_second_order(lambda a, b: ops.where(tg.tensor(cond), a * a, b * b * b), a, b)
+    check_second_order(lambda a: ops.masked_fill(a * a, mask, 1.5), a)
 
 
 # ----- copies, casts, dropout ---------------------------------------------------------------
@@ -156,9 +156,9 @@ def test_where_and_masked_fill_gradgrad(ab, data):
 @given(tst.arrays(shape=tst.shapes(max_side=3), elements=tst.floats(-3, 3)))
 def test_clone_to_device_and_dropout_gradgrad(x):
     multiplier = np.random.default_rng(0).integers(0, 2, x.shape) / 0.5
-    check_gradgrad(lambda x: ops.clone(x) * x, x)
-    check_gradgrad(lambda x: ops.to_device(x, "cpu") * x, x)
-    check_gradgrad(lambda x: Dropout.apply(x * x, multiplier), x)
+    check_second_order(lambda x: ops.clone(x) * x, x)
+    check_second_order(lambda x: ops.to_device(x, "cpu") * x, x)
+    check_second_order(lambda x: Dropout.apply(x * x, multiplier), x)
 
 
 def test_cast_second_derivative_goes_through_float32_and_back():
@@ -176,14 +176,14 @@ def test_cast_second_derivative_goes_through_float32_and_back():
 @SETTINGS
 @given(dividend_divisor())
 def test_remainder_fmod_gradgrad(ab):
-    check_gradgrad(lambda a, b: ops.remainder(a, b) * a * b, *ab)
-    check_gradgrad(lambda a, b: ops.fmod(a, b) * b * b, *ab)
+    check_second_order(lambda a, b: ops.remainder(a, b) * a * b, *ab)
+    check_second_order(lambda a, b: ops.fmod(a, b) * b * b, *ab)
 
 
 @SETTINGS
 @given(pairs(*(tst.floats(-3, 3, avoid=(0.0,), margin=0.05),) * 2))
 def test_copysign_gradgrad(ab):
-    check_gradgrad(lambda a, b: ops.copysign(a, b) * a * b, *ab)
+    check_second_order(lambda a, b: ops.copysign(a, b) * a * b, *ab)
 
 
 # ----- mixed dtypes: the saved inputs are promoted again in backward -------------------------
@@ -233,7 +233,7 @@ def test_second_derivatives_match_torch(name):
         "copysign": (lambda a, b: ops.copysign(a, b) * a * b,
                      lambda a, b: torch.copysign(a, b) * a * b),
     }
-    check_torch_parity(*cases[name], a, b)
+    torch_parity(*cases[name], a, b)
 
 
 def test_numpy_array_on_the_left_of_a_tensor_is_recorded():

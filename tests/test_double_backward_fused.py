@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
-from second_order_helpers import check_second_order, leaf
+from second_order_checks import check_second_order, leaf
 from tinygrad_llm import losses
 from tinygrad_llm.autograd import grad
 from tinygrad_llm.testing import strategies as tst
@@ -42,7 +42,7 @@ def values(shape, lo=-3.0, hi=3.0):
 def test_softmax_and_log_softmax_second_derivative(x, data, log):
     dim = data.draw(st.integers(-x.ndim, x.ndim - 1)) if x.ndim else 0
     fn = F.log_softmax if log else F.softmax
-    check_second_order(lambda t: fn(t, dim), [x])
+    check_second_order(lambda t: fn(t, dim), x)
 
 
 def test_softmax_row_of_minus_inf_has_zero_second_derivative():
@@ -52,7 +52,7 @@ def test_softmax_row_of_minus_inf_has_zero_second_derivative():
               create_graph=True)
     h, = grad((g * g).sum(), t)
     assert np.all(np.isfinite(h.data)) and np.all(h.data[1] == 0)
-    check_second_order(lambda a: F.softmax(a, -1), [x[:1]])
+    check_second_order(lambda a: F.softmax(a, -1), x[:1])
 
 
 # ----- layer norm ----------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def test_layer_norm_second_derivative(data, k, with_weight, with_bias, eps):
         w = params[0] if with_weight else None
         b = params[-1] if with_bias else None
         return F.layer_norm(t, norm, w, b, eps=eps)
-    check_second_order(fn, arrays)
+    check_second_order(fn, *arrays)
 
 
 # ----- attention -----------------------------------------------------------------------------
@@ -100,7 +100,7 @@ def test_attention_second_derivative(data, masking, nd):
     elif masking == "padding" and nd >= 3:
         kwargs["key_padding_mask"] = data.draw(hnp.arrays(np.bool_, (lead[0], tk)))
     check_second_order(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, **kwargs),
-                       [q, k, v], max_elementwise=40)
+                       q, k, v, max_elementwise=40)
 
 
 @SMALL
@@ -108,7 +108,7 @@ def test_attention_second_derivative(data, masking, nd):
 def test_packed_self_attention_second_derivative(data, causal):
     b, h, t, d = data.draw(st.tuples(*(st.integers(1, 2) for _ in range(4))))
     qkv = data.draw(values((3, b, h, t, d)))
-    check_second_order(lambda a: F.packed_self_attention(a, is_causal=causal), [qkv])
+    check_second_order(lambda a: F.packed_self_attention(a, is_causal=causal), qkv)
 
 
 def test_attention_with_a_mask_that_needs_grad_and_grouped_query_heads():
@@ -116,10 +116,10 @@ def test_attention_with_a_mask_that_needs_grad_and_grouped_query_heads():
     q, k, v = (rng.standard_normal((2, 3, 2)) for _ in range(3))
     mask = rng.standard_normal((3, 3))
     check_second_order(lambda a, b, c, m: F.scaled_dot_product_attention(a, b, c, attn_mask=m),
-                       [q, k, v, mask])
+                       q, k, v, mask)
     q4, k2, v2 = (rng.standard_normal(s) for s in [(1, 4, 3, 2), (1, 2, 3, 2), (1, 2, 3, 2)])
     check_second_order(lambda a, b, c: F.scaled_dot_product_attention(
-        a, b, c, is_causal=True, enable_gqa=True), [q4, k2, v2])
+        a, b, c, is_causal=True, enable_gqa=True), q4, k2, v2)
 
 
 # ----- cross-entropy -------------------------------------------------------------------------
@@ -134,16 +134,16 @@ def test_cross_entropy_on_indices_second_derivative(data, reduction, smoothing, 
         list(range(c)) + [-100])))
     weight = data.draw(values((c,), 0.2, 2.0)) if weighted else None
     check_second_order(lambda t: F.cross_entropy(t, target, weight, reduction=reduction,
-                                                 label_smoothing=smoothing), [x])
+                                                 label_smoothing=smoothing), x)
 
 
 def test_cross_entropy_with_extra_axes_and_every_row_ignored():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 2))                     # (N, C, d1)
     target = np.array([[0, 2], [-100, 1]])
-    check_second_order(lambda t: F.cross_entropy(t, target, label_smoothing=0.1), [x])
+    check_second_order(lambda t: F.cross_entropy(t, target, label_smoothing=0.1), x)
     ignored = np.full((2, 2), -100)
-    h = check_second_order(lambda t: F.cross_entropy(t, ignored), [x])
+    h = check_second_order(lambda t: F.cross_entropy(t, ignored), x)
     assert all(np.all(a == 0) for a in h)
 
 
@@ -155,7 +155,7 @@ def test_cross_entropy_on_probabilities_second_derivative(data, reduction, smoot
     p = data.draw(values((n, c), 0.1, 1.0))
     p = p / p.sum(-1, keepdims=True)
     check_second_order(lambda t, y: F.cross_entropy(t, y, reduction=reduction,
-                                                    label_smoothing=smoothing), [x, p])
+                                                    label_smoothing=smoothing), x, p)
 
 
 # ----- LSTM ----------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def test_lstm_layer_second_derivative(data, bias):
     def fn(x, h0, c0, w_ih, w_hh, *b):
         y, h, c = lstm_ops.lstm_layer(x, h0, c0, w_ih, w_hh, *b)
         return tg.cat([y.reshape(-1), h.reshape(-1) * 2, c.reshape(-1)])
-    check_second_order(fn, arrays, max_elementwise=30)
+    check_second_order(fn, *arrays, max_elementwise=30)
 
 
 def test_lstm_cell_second_derivative():
@@ -181,7 +181,7 @@ def test_lstm_cell_second_derivative():
     B, n_in, H = 2, 3, 2
     arrays = [rng.uniform(-1, 1, s) for s in
               [(B, n_in), (B, H), (B, H), (4 * H, n_in), (4 * H, H), (4 * H,), (4 * H,)]]
-    check_second_order(lambda *a: tg.stack(list(lstm_ops.lstm_cell(*a))), arrays)
+    check_second_order(lambda *a: tg.stack(list(lstm_ops.lstm_cell(*a))), *arrays)
 
 
 # ----- the twin path is taken ----------------------------------------------------------------
@@ -212,7 +212,7 @@ def _second_derivative_through_twin(monkeypatch, fn_cls, kernel, names, f, array
     monkeypatch.undo()
     hs = grad(sum((g * g).sum() for g in gs), leaves)
     assert all(np.all(np.isfinite(h.data)) for h in hs)
-    check_second_order(f, arrays)
+    check_second_order(f, *arrays)
 
 
 def test_softmax_twin_path_is_taken(monkeypatch):
@@ -271,10 +271,10 @@ def test_regression_and_binary_losses_second_derivative(data, shape, reduction):
     x, y = data.draw(values(shape)), data.draw(values(shape))
     p, q = data.draw(values(shape, 0.05, 0.95)), data.draw(values(shape, 0.01, 0.99))
     w, pw = data.draw(values(shape, 0.5, 2.0)), data.draw(values(shape[-1:], 0.5, 2.0))
-    check_second_order(lambda a, b: losses.mse_loss(a, b, reduction), [x, y])
-    check_second_order(lambda a, b: losses.binary_cross_entropy(a, b, w, reduction), [p, q])
+    check_second_order(lambda a, b: losses.mse_loss(a, b, reduction), x, y)
+    check_second_order(lambda a, b: losses.binary_cross_entropy(a, b, w, reduction), p, q)
     check_second_order(lambda a, b: losses.binary_cross_entropy_with_logits(
-        a, b, w, reduction, pos_weight=pw), [x, q])
+        a, b, w, reduction, pos_weight=pw), x, q)
 
 
 @SMALL
@@ -286,9 +286,9 @@ def test_classification_losses_second_derivative(data, reduction, smoothing):
     target[-1] = -100 if n > 1 else target[-1]
     weight = data.draw(values((c,), 0.5, 2.0))
     check_second_order(lambda a: losses.cross_entropy(a, target, weight, reduction=reduction,
-                                                      label_smoothing=smoothing), [x])
+                                                      label_smoothing=smoothing), x)
     check_second_order(lambda a: losses.nll_loss(F.log_softmax(a, 1), target, weight,
-                                                 reduction=reduction), [x])
+                                                 reduction=reduction), x)
 
 
 @SMALL
@@ -301,11 +301,11 @@ def test_embedding_losses_second_derivative(data, reduction):
     cos = (x1 * x2).sum(-1) / np.sqrt((x1 * x1).sum(-1) * (x2 * x2).sum(-1))
     margin = float(cos.min()) - 0.05                      # max(0, cos - margin): no kink
     check_second_order(lambda a, b: losses.cosine_embedding_loss(a, b, y, margin, reduction),
-                       [x1, x2])
+                       x1, x2)
     v, u, neg = data.draw(values((n, d))), data.draw(values((n, d))), data.draw(
         values((n, k, d)))
     check_second_order(lambda a, b, c: losses.negative_sampling_loss(a, b, c, reduction),
-                       [v, u, neg], max_elementwise=30)
+                       v, u, neg, max_elementwise=30)
 
 
 @SMALL
@@ -313,9 +313,9 @@ def test_embedding_losses_second_derivative(data, reduction):
 def test_penalties_second_derivative(data):
     a = data.draw(tst.away_from([0.0], shape=LOSS_SHAPES, margin=0.05))
     b = data.draw(tst.away_from([0.0], shape=LOSS_SHAPES, margin=0.05))
-    h = check_second_order(lambda s, t: losses.l1_penalty([s, t]), [a, b])
+    h = check_second_order(lambda s, t: losses.l1_penalty([s, t]), a, b)
     assert all(np.all(x == 0) for x in h)                 # |w| is piecewise linear
-    check_second_order(lambda s, t: losses.l2_penalty([s, t]), [a, b])
+    check_second_order(lambda s, t: losses.l2_penalty([s, t]), a, b)
 
 
 # ----- a deep graph --------------------------------------------------------------------------

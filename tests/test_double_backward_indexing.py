@@ -2,7 +2,7 @@
 
 Their backwards scatter the gradient back to where values came from; under create_graph that
 scatter is the ScatterBack Function, whose own backward is the gather again. gradgradcheck
-checks it alone and inside x -> op(x)^2 (tests/linear_op_checks.py); scatter_reduce's prod
+checks it alone and inside x -> op(x)^2 (tests/second_order_checks.py); scatter_reduce's prod
 and amax/amin are checked directly; PyTorch parity of the Hessian-vector product on fixed
 cases.
 """
@@ -18,7 +18,7 @@ from tinygrad_llm import ops
 from tinygrad_llm.autograd import grad
 from tinygrad_llm.testing import gradgradcheck
 from tinygrad_llm.testing import strategies as tst
-from linear_op_checks import check_linear_op, leaf, torch_parity
+from second_order_checks import check_linear_op, leaf, squared, torch_parity
 
 SMALL = settings(max_examples=10, deadline=None)
 
@@ -173,7 +173,7 @@ def test_torch_parity_indexing():
             (lambda a: F.embedding(tg.tensor([[0, 2, 0]]), a, padding_idx=2),
              lambda a: torch.nn.functional.embedding(torch.tensor([[0, 2, 0]]), a,
                                                      padding_idx=2))]:
-        torch_parity(ours, theirs, X)
+        torch_parity(squared(ours), squared(theirs), X)
 
 
 def test_torch_parity_scatter():
@@ -181,6 +181,6 @@ def test_torch_parity_scatter():
     src = np.random.default_rng(6).standard_normal((2, 4)) + 3.0
     index = [[0, 2, 2, 1], [1, 1, 0, 0]]
     for reduce in ("sum", "mean", "prod", "amax"):
-        torch_parity(lambda a, s: a.scatter_reduce(0, tg.tensor(index), s, reduce),
-                     lambda a, s: a.scatter_reduce(0, torch.tensor(index), s, reduce),
+        torch_parity(squared(lambda a, s: a.scatter_reduce(0, tg.tensor(index), s, reduce)),
+                     squared(lambda a, s: a.scatter_reduce(0, torch.tensor(index), s, reduce)),
                      X + 3.0, src)

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from tinygrad_llm import ops
 from tinygrad_llm.testing import strategies as tst
 
-from double_backward_helpers import check_gradgrad, check_torch_parity
+from second_order_checks import check_second_order, torch_parity
 
 SETTINGS = settings(max_examples=12, deadline=None)
 sides = st.integers(1, 3)
@@ -38,7 +38,7 @@ def matmul_operands(draw):
 @SETTINGS
 @given(matmul_operands())
 def test_matmul_gradgrad(ab):
-    check_gradgrad(lambda a, b: a @ b, *ab)
+    check_second_order(lambda a, b: a @ b, *ab)
 
 
 @SETTINGS
@@ -48,10 +48,10 @@ def test_linear_gradgrad(data, n_in, n_out, with_bias):
     x = _array(data.draw, batch + (n_in,))
     w = _array(data.draw, (n_out, n_in))
     if with_bias:
-        check_gradgrad(lambda x, w, b: ops.linear(x, w, b) * x.sum(),
+        check_second_order(lambda x, w, b: ops.linear(x, w, b) * x.sum(),
                        x, w, _array(data.draw, (n_out,)))
     else:
-        check_gradgrad(lambda x, w: ops.linear(x, w), x, w)
+        check_second_order(lambda x, w: ops.linear(x, w), x, w)
 
 
 EQUATIONS = {
@@ -68,7 +68,7 @@ def test_einsum_gradgrad(equation):
     def check(data):
         sizes = {c: data.draw(sides, label=c) for c in "bijk"}
         arrays = [_array(data.draw, tuple(sizes[c] for c in s)) for s in EQUATIONS[equation]]
-        check_gradgrad(lambda *xs: ops.einsum(equation, *xs), *arrays)
+        check_second_order(lambda *xs: ops.einsum(equation, *xs), *arrays)
 
     check()
 
@@ -78,7 +78,7 @@ def test_einsum_gradgrad(equation):
 def test_einsum_ellipsis_broadcast_gradgrad(batches, n, k, data):
     a = _array(data.draw, batches[0] + (n, k))
     b = _array(data.draw, batches[1] + (k, n))
-    check_gradgrad(lambda a, b: ops.einsum("...ij,...jk->...ik", a, b), a, b)
+    check_second_order(lambda a, b: ops.einsum("...ij,...jk->...ik", a, b), a, b)
 
 
 @pytest.mark.parametrize("case", ["matmul_batched", "matmul_vector", "linear", "einsum_diag",
@@ -101,4 +101,4 @@ def test_second_derivatives_match_torch(case):
                             r((1, 2, 3)), r((4, 3, 2))),
     }
     ours, theirs, *arrays = cases[case]
-    check_torch_parity(ours, theirs, *arrays)
+    torch_parity(ours, theirs, *arrays)

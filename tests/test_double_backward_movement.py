@@ -2,7 +2,7 @@
 
 Each op is linear, so its backward is A^T g: gradgradcheck checks that the recorded backward
 depends on g through the right adjoint and not on x, alone and inside x -> op(x)^2
-(tests/linear_op_checks.py); PyTorch parity of the Hessian-vector product on fixed cases.
+(tests/second_order_checks.py); PyTorch parity of the Hessian-vector product on fixed cases.
 """
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import tinygrad_llm as tg
 from tinygrad_llm import ops
 from tinygrad_llm.testing import strategies as tst
-from linear_op_checks import check_linear_op, torch_parity
+from second_order_checks import check_linear_op, squared, torch_parity
 
 SMALL = settings(max_examples=10, deadline=None)
 
@@ -124,12 +124,12 @@ def test_torch_parity_shapes():
              lambda a: a.flip(0, 2).roll((1, -2), (0, 2))),
             (lambda a: a.tril(1) + a.triu(-1) * 3, lambda a: a.tril(1) + a.triu(-1) * 3),
             (lambda a: a.unfold(2, 3, 1), lambda a: a.unfold(2, 3, 1))]:
-        torch_parity(ours, theirs, X)
+        torch_parity(squared(ours), squared(theirs), X)
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
 def test_torch_parity_pad(mode):
     torch = pytest.importorskip("torch")
     widths = (2, 1, 1, 0) if mode != "constant" else (2, -1, 1, 3)
-    torch_parity(lambda a: ops.pad(a, widths, mode=mode),
-                 lambda a: torch.nn.functional.pad(a, widths, mode=mode), X)
+    torch_parity(squared(lambda a: ops.pad(a, widths, mode=mode)),
+                 squared(lambda a: torch.nn.functional.pad(a, widths, mode=mode)), X)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tinygrad_llm import ops
 from tinygrad_llm.testing import strategies as tst
 
-from double_backward_helpers import check_gradgrad, check_torch_parity
+from second_order_checks import check_second_order, torch_parity
 
 # name: (the domain of x, as (lo, hi) or a strategy of elements)
 SMOOTH = {
@@ -39,7 +39,7 @@ def test_unary_gradgrad(name):
     @settings(max_examples=10, deadline=None)
     @given(tst.arrays(shape=tst.shapes(max_side=3), elements=_elements(SMOOTH[name])))
     def check(x):
-        check_gradgrad(op, x)
+        check_second_order(op, x)
 
     check()
 
@@ -53,7 +53,7 @@ def test_flat_ops_have_zero_second_derivative(name, x):
     # x - k in [0.1, 0.4]: away from the integers (floor, ceil, trunc), the halves (round)
     # and 0 (sign)
     op = getattr(ops, name)
-    check_gradgrad(lambda x: op(x) * x * x, x)
+    check_second_order(lambda x: op(x) * x * x, x)
 
 
 @pytest.mark.parametrize("name", sorted(SMOOTH) + FLAT)
@@ -68,4 +68,4 @@ def test_second_derivatives_match_torch(name):
     elif name in ("abs", "reciprocal"):
         x = x * rng.choice([-1, 1], x.shape)
     ours, theirs = getattr(ops, name), getattr(torch, name)
-    check_torch_parity(lambda x: ours(x) * x, lambda x: theirs(x) * x, x)
+    torch_parity(lambda x: ours(x) * x, lambda x: theirs(x) * x, x)
