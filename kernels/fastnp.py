@@ -25,6 +25,7 @@ import numpy as np
 from tinygrad_llm import backend
 
 from . import _blas, _dispatch
+from ._buffer_pool import MIN_BYTES as POOLED_BYTES  # arrays from this size on are pooled
 
 # Every public name of NumPy (xp.where, xp.float32, xp.ndarray, ...) is NumPy's own object.
 globals().update({name: value for name, value in vars(np).items() if not name.startswith("_")})

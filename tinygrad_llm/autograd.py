@@ -129,16 +129,15 @@ class Function:
     def apply(cls, *args, **kwargs):
         if cls._ctx_style:
             return _custom.apply(cls, *args, **kwargs)
-        raw = _unwrap(cls, args)                   # tensors -> arrays, constants as they are
+        raw, parents, needs = _unwrap(cls, args)   # tensors -> arrays, constants as they are
         ctx = cls()
         out = ctx.forward(*raw, **kwargs)
         if not _grad_enabled:                      # inference (no_grad): no graph at all
             return Tensor._wrap(out)
-        needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
-        if not any(needs) or out.dtype.kind != "f":
+        if True not in needs or out.dtype.kind != "f":
             return Tensor._wrap(out)  # no graph: nothing needs a gradient (or ints came out)
         result = Tensor._wrap(out, ctx)
-        ctx.parents = [a if isinstance(a, Tensor) else None for a in args]
+        ctx.parents = parents
         if cls.twin is not None:                   # kept to recompute through the twin
             ctx.args, ctx.kwargs = args, kwargs
         ctx.needs_input_grad = needs
@@ -165,9 +164,10 @@ def records_graph(g):
 
 
 def _unwrap(fn_cls, args):
-    """The forward arguments with each Tensor replaced by its array; all arrays must live on
-    one device (NumPy or CuPy), else a clear error naming the op."""
-    raw, device_type = [], None
+    """Per forward argument: its array (a Tensor's data, or the constant itself), its parent
+    (the Tensor, or None) and whether it needs a gradient. All arrays must live on one device
+    (NumPy or CuPy), else a clear error naming the op."""
+    raw, parents, needs, device_type = [], [], [], None
     for a in args:
         if isinstance(a, Tensor):
             data = a.data
@@ -176,9 +176,13 @@ def _unwrap(fn_cls, args):
             elif type(data) is not device_type:
                 _raise_device_mix(fn_cls, args)
             raw.append(data)
+            parents.append(a)
+            needs.append(a.requires_grad)
         else:  # a constant: a Python number, an index, a dtype, ...
             raw.append(a)
-    return raw
+            parents.append(None)
+            needs.append(False)
+    return raw, parents, needs
 
 
 def _saved_versions(ctx, saved, args, result):

@@ -25,8 +25,10 @@ its input gradients are then taken through the twin, recomputed on the same inpu
 The forward graph must then survive the first backward (the new graph goes through its
 tensors), which is why ``retain_graph`` defaults to ``create_graph``.
 """
+import numpy as np
+
 from . import autograd
-from .kernels.fastnp import array_module
+from .kernels.fastnp import POOLED_BYTES as _POOLED_BYTES, array_module
 
 
 def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs=None,
@@ -315,8 +317,12 @@ def _accumulate_leaf(leaf, g):
     elif leaf._grad is None:
         # Copy: backward functions may return the very array they received (add, reshape),
         # and a leaf's .grad must never alias another gradient someone may change in place.
-        grad = array_module(g).empty(leaf.data.shape, dtype=leaf.data.dtype)
-        grad[...] = g
+        # A large one goes into a pooled buffer (kernels/fastnp.py), a small one is a copy.
+        if g.nbytes < _POOLED_BYTES and g.__class__ is np.ndarray:
+            grad = g.astype(leaf.data.dtype, order="C")
+        else:
+            grad = array_module(g).empty(leaf.data.shape, dtype=leaf.data.dtype)
+            grad[...] = g
         leaf._grad = Tensor._wrap(grad)
     else:
         # asarray: NumPy turns the sum of two 0-d arrays into a scalar, which has no shape
