@@ -13,9 +13,10 @@ For ``fn`` with outputs y_k, fixed random upstream gradients g_k and fixed rando
   the first-order gradient, per element or along random directions) and, given ``torch_fn``,
   ``torch_parity``; it returns dS/dx (``hessian_vector``) for further assertions.
 * ``torch_parity`` compares G, dS/dx and dS/dg with torch.autograd.grad applied twice.
-* ``squared(fn)`` = fn(x)^2 (``check_linear_op`` checks fn and squared(fn)): a linear op (reshape, sum, gather, cumsum) has the backward A^T g,
-  linear in g and constant in x, so its dS/dx is zero. Squaring puts it inside a nonlinear
-  graph, where its g depends on x: d/dx <w, 2 A^T (A x * g)> = 2 A^T diag(g) A w.
+* ``squared(fn)`` = fn(x)^2: a linear op (reshape, sum, gather, cumsum) has the backward
+  A^T g, linear in g and constant in x, so its dS/dx is zero. Squaring puts it inside a
+  nonlinear graph, where its g depends on x: d/dx <w, 2 A^T (A x * g)> = 2 A^T diag(g) A w.
+  ``check_linear_op`` checks both fn and squared(fn).
 """
 import numpy as np
 
@@ -103,8 +104,9 @@ def torch_parity(fn, torch_fn, *arrays, rtol=1e-10, atol=1e-12, seed=0):
     arrays = [np.asarray(a, dtype=np.float64) for a in arrays]
     g, w = _upstream(fn, arrays, seed)
     ours = hessian_vector(fn, *arrays, seed=seed)
-    theirs = _derivatives(torch.autograd.grad, torch_fn, [torch.tensor(a, requires_grad=True) for a in arrays],
-                          g, w, torch.tensor, lambda t: t.detach().numpy())
+    theirs = _derivatives(torch.autograd.grad, torch_fn,
+                          [torch.tensor(a, requires_grad=True) for a in arrays], g, w,
+                          torch.tensor, lambda t: t.detach().numpy())
     for kind, mine, ref in zip(("first derivative", "Hessian-vector product dS/dx",
                                 "derivative w.r.t. the upstream gradient dS/dg"), ours, theirs):
         for i, (a, b) in enumerate(zip(mine, ref)):

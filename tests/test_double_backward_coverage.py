@@ -3,9 +3,10 @@
 ``collect_functions`` imports every module of tinygrad_llm (ops/, losses, nn/, models/,
 custom_function, ...) and finds the subclasses of tinygrad_llm.autograd.Function defined
 there that have a backward (bases such as _Flat and _Modulo included). SECOND_ORDER_TESTS
-names, for each of them, the test that checks its second derivative (gradgradcheck under hypothesis in float64, or a formula / torch
-parity where that is the sharper check); NO_SECOND_DERIVATIVE lists the classes that cannot
-have one, with the reason and the test that checks the clear error.
+names, for each of them, the test that checks its second derivative (gradgradcheck under
+hypothesis in float64, or a formula / torch parity where that is the sharper check);
+NO_SECOND_DERIVATIVE lists the classes that cannot have one, with the reason and the test
+that checks the clear error.
 
 A new op without an entry fails here, naming it: write its second-order test in the
 test_double_backward_*.py file of its family and add the line.
@@ -86,7 +87,7 @@ SECOND_ORDER_TESTS = {
     "IndexPad": "test_double_backward_movement.py::test_pad",
     # ops/indexing.py, ops/scatter.py
     "GetItem": "test_double_backward_indexing.py::test_getitem",
-    "ScatterBack": "test_double_backward_indexing.py::test_third_derivative_through_scatter_back",
+    "ScatterBack": "test_double_backward_indexing.py::test_scatter_back",
     "Gather": "test_double_backward_indexing.py::test_gather_index_select",
     "IndexSelect": "test_double_backward_indexing.py::test_gather_index_select",
     "Embedding": "test_double_backward_indexing.py::test_embedding",
@@ -100,7 +101,8 @@ SECOND_ORDER_TESTS = {
     "ScaledDotProductAttention": "test_double_backward_fused.py::test_attention_second_derivative",
     "PackedSelfAttention":
         "test_double_backward_fused.py::test_packed_self_attention_second_derivative",
-    "CrossEntropy": "test_double_backward_fused.py::test_cross_entropy_on_indices_second_derivative",
+    "CrossEntropy":
+        "test_double_backward_fused.py::test_cross_entropy_on_indices_second_derivative",
     "LSTMLayer": "test_double_backward_fused.py::test_lstm_layer_second_derivative",
     "BinaryCrossEntropy":
         "test_double_backward_fused.py::test_regression_and_binary_losses_second_derivative",

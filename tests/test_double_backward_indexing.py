@@ -16,6 +16,7 @@ import tinygrad_llm as tg
 from tinygrad_llm import functional as F
 from tinygrad_llm import ops
 from tinygrad_llm.autograd import grad
+from tinygrad_llm.ops.indexing import ScatterBack, _integers_first
 from tinygrad_llm.testing import gradgradcheck
 from tinygrad_llm.testing import strategies as tst
 from second_order_checks import check_linear_op, leaf, squared, torch_parity
@@ -25,6 +26,22 @@ SMALL = settings(max_examples=10, deadline=None)
 
 def arrays(min_dims=1, max_dims=3, max_side=3):
     return tst.arrays(shape=tst.shapes(min_dims=min_dims, max_dims=max_dims, max_side=max_side))
+
+
+@SMALL
+@given(arrays(min_dims=2), st.data())
+def test_scatter_back(x, data):
+    """ScatterBack alone (the recorded gradient of x[index]): dx = zeros, dx[index] += g,
+    linear in g with the gather g'[index] as its backward; repeated rows add up, and an int
+    mixed with an index array selects first (the ``split`` GetItem hands it)."""
+    rows = data.draw(tst.indices(x.shape[0], shape=st.just((3,))))
+    cols = data.draw(tst.indices(x.shape[-1], shape=st.just((2,))))
+    j = data.draw(st.integers(-x.shape[0], x.shape[0] - 1))
+    for index, advanced in [((slice(1, None), None, Ellipsis, slice(None, None, -1)), False),
+                            (rows, True), ((j, Ellipsis, cols), True)]:
+        split = _integers_first(index) if advanced else None
+        g = data.draw(tst.arrays(shape=st.just(tg.tensor(x)[index].shape)))
+        check_linear_op(lambda t: ScatterBack.apply(t, x.shape, index, advanced, split), g)
 
 
 @SMALL
