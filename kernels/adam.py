@@ -17,7 +17,13 @@ The update rule (optim/adam.py, Kingma & Ba 2015; Loshchilov & Hutter 2019), at 
 
     adam_update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
                 bias_correction1, bias_correction2_sqrt)
+    adam_update_many(updates, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad)
+        the same for a whole list of parameters, updates = [(p, g, m, v, v_max, t), ...]:
+        the small ones in batches of BATCH per numba call (a training step of a small model
+        has dozens of parameters, and each call costs several microseconds of dispatch)
 """
+import math
+
 import numpy as np
 from numba import njit
 
@@ -67,7 +73,9 @@ def adam_update_ref(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, deco
 def _adam_range(p, g, m, v, v_max, lo, hi, beta1, one_minus_beta1, beta2, one_minus_beta2,
                 eps, step_size, bias_correction2_sqrt, weight_decay, decay_factor, decoupled,
                 amsgrad):
-    for k in range(lo, hi):
+    # slices, looped from 0: LLVM vectorizes range(n) loops, not range(lo, hi) ones
+    p, g, m, v, v_max = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], v_max[lo:hi]
+    for k in range(p.size):
         gk = g[k]
         if weight_decay != 0:
             if decoupled:
@@ -102,7 +110,9 @@ PARALLEL_MIN_SIZE = 1 << 16
 def _adam_update_cpu(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled,
                      amsgrad, bias_correction1, bias_correction2_sqrt):
     flat = [a.reshape(-1) for a in (p, g, m, v)]             # views: all are C-contiguous
-    v_max = flat[3] if v_max is None else v_max.reshape(-1)  # unused when not amsgrad
+    # unused when not amsgrad: an empty array, not v again (LLVM vectorizes the loop only
+    # when it can see that the arrays do not overlap: aliased, it ran 5x slower)
+    v_max = np.empty(0, p.dtype) if v_max is None else v_max.reshape(-1)
     f = p.dtype.type
     hyper = (f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(eps),
              f(lr / bias_correction1), f(bias_correction2_sqrt), f(weight_decay),
@@ -130,3 +140,57 @@ def adam_update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decouple
            bias_correction1, bias_correction2_sqrt)
 
 
+# ---------------------------------------------------------------------------------------------
+# Many parameters at once
+# ---------------------------------------------------------------------------------------------
+
+BATCH = 8   # arrays per numba call: one compiled signature (tuples of 8) for any model
+
+
+@njit(cache=True, error_model="numpy")
+def _adam_batch(ps, gs, ms, vs, v_maxs, step_sizes, bias_corrections2_sqrt, beta1,
+                one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor,
+                decoupled, amsgrad):
+    """_adam_range over whole arrays: the i-th flat parameter of the tuples with its own
+    step size lr / (1 - beta1^t) and sqrt(1 - beta2^t) (its own step count t)."""
+    for i in range(len(ps)):
+        _adam_range(ps[i], gs[i], ms[i], vs[i], v_maxs[i], 0, ps[i].size, beta1,
+                    one_minus_beta1, beta2, one_minus_beta2, eps, step_sizes[i],
+                    bias_corrections2_sqrt[i], weight_decay, decay_factor, decoupled, amsgrad)
+
+
+def adam_update_many(updates, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
+                     impl="auto"):
+    """adam_update for each (p, g, m, v, v_max, t) of ``updates`` (t: that parameter's step
+    count, from 1). Parameters the numba kernel takes and that are small are updated BATCH at
+    a time; the others one by one with adam_update."""
+    batched = {}
+    for p, g, m, v, v_max, t in updates:
+        arrays = (p, g, m, v) if v_max is None else (p, g, m, v, v_max)
+        if (p.size >= PARALLEL_MIN_SIZE or p.dtype.kind != "f"
+                or _dispatch.choose_impl(*arrays, impl=impl) != "cpu"
+                or any(a.dtype != p.dtype or not a.flags.c_contiguous for a in arrays)):
+            adam_update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled,
+                        amsgrad, 1 - beta1 ** t, math.sqrt(1 - beta2 ** t), impl=impl)
+            continue
+        flat = [a.reshape(-1) for a in arrays]
+        if v_max is None:
+            flat.append(np.empty(0, p.dtype))            # unused (see _adam_update_cpu)
+        batched.setdefault(p.dtype, []).append((*flat, t))
+    for dtype, items in batched.items():
+        f = dtype.type
+        hyper = (f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(eps), f(weight_decay),
+                 f(1 - lr * weight_decay), bool(decoupled), bool(amsgrad))
+        for start in range(0, len(items), BATCH):
+            chunk = items[start:start + BATCH]
+            pad = BATCH - len(chunk)                     # padded with empty arrays
+            if pad:
+                empty = np.empty(0, dtype)
+                chunk = chunk + [(empty,) * 5 + (1,)] * pad
+            columns = list(zip(*chunk))
+            # the scalars exactly as adam_update computes them (Python floats, then dtype)
+            step_sizes = np.array([lr / (1 - beta1 ** t) for t in columns[5]], dtype)
+            bias_corrections2_sqrt = np.array([math.sqrt(1 - beta2 ** t) for t in columns[5]],
+                                              dtype)
+            _adam_batch(*[tuple(c) for c in columns[:5]], step_sizes,
+                        bias_corrections2_sqrt, *hyper)

@@ -17,11 +17,9 @@ rescaled per coordinate by 1 / sqrt(v_hat)), AdamW's shrinks every weight by the
 With float32 gradients so large that g^2 overflows (|g| > 1.8e19), v becomes inf and the step
 becomes 0, never NaN.
 """
-import math
-
 from ..autograd import no_grad
 from ..backend import get_array_module
-from ..kernels.adam import adam_update
+from ..kernels.adam import adam_update_many
 from .optimizer import Optimizer
 
 
@@ -62,21 +60,22 @@ class Adam(Optimizer):
         loss = self._run_closure(closure)
         for group in self.param_groups:
             (beta1, beta2), amsgrad = group["betas"], group["amsgrad"]
+            updates = []
             for name, p, g in self._params_with_grad(group):
                 state = self.state.get(name) or self._init_state(name, p, amsgrad)
                 state["step"] += 1
-                t = state["step"]
                 v_max = None
                 if amsgrad:
                     v_max = state.get("max_exp_avg_sq")
                     if v_max is None:  # amsgrad switched on after the first steps
                         v_max = state["max_exp_avg_sq"] = get_array_module(g).zeros_like(g)
-                # the rule of the module docstring, in place (kernels/adam.py)
-                adam_update(p.data, g, state["exp_avg"], state["exp_avg_sq"], v_max,
-                            group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
-                            self.decoupled_weight_decay, amsgrad,
-                            1 - beta1 ** t, math.sqrt(1 - beta2 ** t))
+                updates.append((p.data, g, state["exp_avg"], state["exp_avg_sq"], v_max,
+                                state["step"]))
                 self._updated(p)
+            # the rule of the module docstring, in place, for every parameter of the group
+            # (kernels/adam.py: the small ones several per kernel call)
+            adam_update_many(updates, group["lr"], beta1, beta2, group["eps"],
+                             group["weight_decay"], self.decoupled_weight_decay, amsgrad)
         return loss
 
 
