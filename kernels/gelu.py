@@ -45,24 +45,28 @@ def gelu_tanh_backward_ref(x, t, dy):
 def _gelu_fwd_cpu(first, stop, step, x, y, t):
     n = x.shape[0]
     for k in range(first, stop, step):
-        for j in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
-            xj = x[j]
+        lo, hi = k * _BLOCK, min(n, (k + 1) * _BLOCK)
+        xb, yb, tb = x[lo:hi], y[lo:hi], t[lo:hi]    # range(n) loops vectorize, range(lo, hi)
+        for j in range(xb.size):                       # ones do not
+            xj = xb[j]
             u = as_type_of(xj, SQRT_2_OVER_PI) * (xj + as_type_of(xj, GELU_CUBIC) * xj * xj * xj)
             tj = tanh_fast(u)
-            t[j] = tj
-            y[j] = as_type_of(xj, 0.5) * xj * (as_type_of(xj, 1.0) + tj)
+            tb[j] = tj
+            yb[j] = as_type_of(xj, 0.5) * xj * (as_type_of(xj, 1.0) + tj)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _gelu_bwd_cpu(first, stop, step, x, t, dy, dx):
     n = x.shape[0]
     for k in range(first, stop, step):
-        for j in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
-            xj, tj = x[j], t[j]
+        lo, hi = k * _BLOCK, min(n, (k + 1) * _BLOCK)
+        xb, tb, dyb, dxb = x[lo:hi], t[lo:hi], dy[lo:hi], dx[lo:hi]
+        for j in range(xb.size):
+            xj, tj = xb[j], tb[j]
             one, half = as_type_of(xj, 1.0), as_type_of(xj, 0.5)
             du_dx = as_type_of(xj, SQRT_2_OVER_PI) * (
                 one + as_type_of(xj, 3 * GELU_CUBIC) * xj * xj)
-            dx[j] = dy[j] * (half * (one + tj) + half * xj * (one - tj * tj) * du_dx)
+            dxb[j] = dyb[j] * (half * (one + tj) + half * xj * (one - tj * tj) * du_dx)
 
 
 def _flat(xp, a):
