@@ -42,8 +42,8 @@ def _scatter_columns_cpu(first, stop, step, ids, dy, dw):
     for k in range(first, stop, step):
         c0, c1 = k * 64, min(C, (k + 1) * 64)
         for n in range(ids.shape[0]):
-            row, src = dw[ids[n]], dy[n]
-            for c in range(c0, c1):
+            row, src = dw[ids[n], c0:c1], dy[n, c0:c1]   # range(n) loops vectorize
+            for c in range(row.size):
                 row[c] += src[c]
 
 

@@ -41,8 +41,10 @@ def _erf_cpu(first, stop, step, x, out, chunk):
     """Flat x, out (M,); work items are chunks of ``chunk`` elements; out overwritten."""
     m = x.shape[0]
     for k in range(first, stop, step):
-        for i in range(k * chunk, min((k + 1) * chunk, m)):
-            out[i] = erf_fast(x[i])
+        lo, hi = k * chunk, min((k + 1) * chunk, m)
+        xb, ob = x[lo:hi], out[lo:hi]        # a range(n) loop vectorizes, range(lo, hi) not
+        for i in range(xb.size):
+            ob[i] = erf_fast(xb[i])
 
 
 # (c) CUDA --------------------------------------------------------------------------------------
