@@ -19,10 +19,12 @@ For ``fn`` with outputs y_k, fixed random upstream gradients g_k and fixed rando
   ``check_linear_op`` checks both fn and squared(fn).
 """
 import numpy as np
+from hypothesis import strategies as st
 
 import tinygrad_llm as tg
 from tinygrad_llm.autograd import grad
 from tinygrad_llm.testing import gradgradcheck
+from tinygrad_llm.testing import strategies as tst
 
 
 def leaf(a):
@@ -41,6 +43,22 @@ def squared(fn):
     return f
 
 
+@st.composite
+def with_zeros(draw, shape, max_zeros=2):
+    """Values in [-2, 2], at least 0.1 from 0 (no subnormal products), then up to
+    ``max_zeros`` of them (maybe adjacent) made 0: where prod and cumprod are hard."""
+    x = draw(tst.arrays(shape=shape, elements=tst.floats(-2, 2, avoid=(0,), margin=0.1)))
+    flat = x.reshape(-1)
+    for i in draw(st.lists(st.integers(0, flat.size - 1), max_size=max_zeros)):
+        flat[i] = 0.0
+    return x
+
+
+def draw_dim(data, ndim):
+    """One axis of an ndim-array, negative ones too (0-d arrays take -1 and 0)."""
+    return data.draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1))
+
+
 def check_second_order(fn, *arrays, torch_fn=None, rtol=1e-10, atol=1e-12,
                        **gradgradcheck_kwargs):
     """gradgradcheck of fn on float64 leaves made from ``arrays``; with ``torch_fn``, parity of
@@ -55,8 +73,9 @@ def check_second_order(fn, *arrays, torch_fn=None, rtol=1e-10, atol=1e-12,
 
 
 def check_linear_op(fn, *arrays, torch_fn=None, rtol=1e-10, atol=1e-12):
-    """A linear op: check_second_order of fn (dS/dx = 0, dS/dg = A w) and of squared(fn)
-    (the op's backward inside a nonlinear graph); ``torch_fn`` is compared squared."""
+    """A linear op (or one that is linear away from its kinks: max, sort): check_second_order
+    of fn (dS/dx = 0, dS/dg = A w) and of squared(fn) (the op's backward inside a nonlinear
+    graph); ``torch_fn`` is compared squared."""
     check_second_order(fn, *arrays)
     check_second_order(squared(fn), *arrays, rtol=rtol, atol=atol,
                        torch_fn=None if torch_fn is None else squared(torch_fn))

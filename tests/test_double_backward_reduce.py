@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from second_order_checks import check_second_order, leaf, squared, torch_parity
+from second_order_checks import (check_linear_op, check_second_order, leaf, squared,
+                                 torch_parity, with_zeros)
 
 import tinygrad_llm as tl
 from tinygrad_llm.autograd import grad
@@ -34,9 +35,7 @@ def test_sum_and_mean_inside_a_nonlinear_graph(name, data):
     x = data.draw(tst.arrays(shape=SHAPES))
     dim, keepdim = _dim_keepdim(data, x.ndim)
     ours = getattr(tl, name)
-    check_second_order(lambda t: ours(t, dim, keepdim), x)          # linear: dS/dg only
-    check_second_order(squared(lambda t: ours(t, dim, keepdim)), x,
-                       torch_fn=squared(_torch_reduce(name, dim, keepdim)))
+    check_linear_op(lambda t: ours(t, dim, keepdim), x, torch_fn=_torch_reduce(name, dim, keepdim))
 
 
 @pytest.mark.parametrize("name", ["var", "std"])
@@ -58,10 +57,9 @@ def test_amax_amin(name, data):
     x = data.draw(tst.distinct(SHAPES))          # no ties: a kink of max
     dim, keepdim = _dim_keepdim(data, x.ndim)
     ours = getattr(tl, name)
-    check_second_order(lambda t: ours(t, dim, keepdim), x)
     dims = () if dim is None else dim
-    check_second_order(squared(lambda t: ours(t, dim, keepdim)), x,
-                       torch_fn=squared(lambda t: getattr(t, name)(dim=dims, keepdim=keepdim)))
+    check_linear_op(lambda t: ours(t, dim, keepdim), x,
+                    torch_fn=lambda t: getattr(t, name)(dim=dims, keepdim=keepdim))
 
 
 @pytest.mark.parametrize("name", ["max", "min"])
@@ -75,20 +73,10 @@ def test_max_min_with_dim_values(name, data):
                        torch_fn=squared(lambda t: getattr(t, name)(dim, keepdim).values))
 
 
-@st.composite
-def _with_zeros(draw, shape):
-    """Values in [-2, 2], at least 0.1 from 0 (no subnormal products), then 0, 1 or 2 made 0."""
-    x = draw(tst.arrays(shape=shape, elements=tst.floats(-2, 2, avoid=(0,), margin=0.1)))
-    flat = x.reshape(-1)
-    for i in draw(st.lists(st.integers(0, flat.size - 1), max_size=2)):
-        flat[i] = 0.0
-    return x
-
-
 @settings(max_examples=20)
 @given(data=st.data())
 def test_prod_with_and_without_zeros(data):
-    x = data.draw(_with_zeros(SHAPES))
+    x = data.draw(with_zeros(SHAPES))
     dim = data.draw(tst.dims(x.ndim, allow_tuple=False))
     keepdim = dim is not None and data.draw(st.booleans())
     check_second_order(lambda t: tl.prod(t, dim, keepdim), x,

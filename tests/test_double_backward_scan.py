@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from second_order_checks import check_second_order, leaf, squared
+from second_order_checks import (check_linear_op, check_second_order, draw_dim, leaf, squared,
+                                 with_zeros)
 
 import tinygrad_llm as tl
 from tinygrad_llm.autograd import grad
@@ -15,35 +16,19 @@ from tinygrad_llm.testing import strategies as tst
 SHAPES = tst.shapes(max_dims=3, max_side=4)
 
 
-def _dim(data, ndim):
-    return data.draw(st.integers(-max(ndim, 1), max(ndim, 1) - 1))
-
-
 @settings(max_examples=15)
 @given(data=st.data())
 def test_cumsum(data):
     x = data.draw(tst.arrays(shape=SHAPES))
-    dim = _dim(data, x.ndim)
-    check_second_order(lambda t: tl.cumsum(t, dim), x)               # linear: dS/dg only
-    check_second_order(squared(lambda t: tl.cumsum(t, dim)), x,
-                       torch_fn=squared(lambda t: t.cumsum(dim)))
-
-
-@st.composite
-def _with_zeros(draw):
-    """Values in [-2, 2], at least 0.1 from 0, then up to 3 of them (maybe adjacent) made 0."""
-    x = draw(tst.arrays(shape=SHAPES, elements=tst.floats(-2, 2, avoid=(0,), margin=0.1)))
-    flat = x.reshape(-1)
-    for i in draw(st.lists(st.integers(0, flat.size - 1), max_size=3)):
-        flat[i] = 0.0
-    return x
+    dim = draw_dim(data, x.ndim)
+    check_linear_op(lambda t: tl.cumsum(t, dim), x, torch_fn=lambda t: t.cumsum(dim))
 
 
 @settings(max_examples=25)
 @given(data=st.data())
 def test_cumprod_with_and_without_zeros(data):
-    x = data.draw(_with_zeros())
-    dim = _dim(data, x.ndim)
+    x = data.draw(with_zeros(SHAPES, max_zeros=3))
+    dim = draw_dim(data, x.ndim)
     check_second_order(lambda t: tl.cumprod(t, dim), x, torch_fn=lambda t: t.cumprod(dim))
 
 
@@ -69,7 +54,7 @@ def test_cumprod_with_two_zeros_second_derivative():
 @given(data=st.data())
 def test_cummax_cummin_values(name, data):
     x = data.draw(tst.distinct(SHAPES))          # no ties
-    dim = _dim(data, x.ndim)
+    dim = draw_dim(data, x.ndim)
     ours = getattr(tl, name)
     check_second_order(lambda t: ours(t, dim).values, x)
     check_second_order(squared(lambda t: ours(t, dim).values), x,
