@@ -85,7 +85,7 @@ def _ce_fwd_cpu(first, stop, step, x, t, ignore_index, smoothing, loss, lse):
     for i in range(first, stop, step):
         xi = x[i]
         m = xi[0]
-        for j in range(1, v):
+        for j in range(v):                      # from 0: LLVM vectorizes range(n) loops only
             m = fmax(m, xi[j])
         m = shift_of_max(m)
         s = as_type_of(m, 0.0)

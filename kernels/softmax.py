@@ -83,7 +83,7 @@ def _softmax_fwd_cpu(first, stop, step, x, y, log):
         xi = x[i]
         yi = y[i]
         m = xi[0]
-        for j in range(1, c):
+        for j in range(c):                      # from 0: LLVM vectorizes range(n) loops only
             m = fmax(m, xi[j])                  # llvm.maxnum: a vectorized max reduction
         m = shift_of_max(m)
         s = zero_of(m)
