@@ -40,12 +40,12 @@ def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs
     no ``.grad``; return the gradient of each of ``inputs`` (None where no path leads to it).
     """
     targets = _Targets(inputs)
-    grads = {}                                      # id(node) -> gradient of its output
+    grads = {}                                      # node -> gradient of its output
     for root, seed in zip(roots, seeds):
         if root._ctx is None:                       # a leaf root: its gradient is the seed
             targets.deliver_to_leaf(root, seed, accumulate)
         else:
-            key = id(root._ctx)
+            key = root._ctx
             grads[key] = grads[key] + seed if key in grads else seed
     root_ctxs = [r._ctx for r in roots if r._ctx is not None]
     if root_ctxs:
@@ -60,12 +60,12 @@ def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs
 
 def backward_from(root, seed, retain_graph):
     """``loss.backward()``, the common case: first order, into every leaf's ``.grad``."""
-    _walk((root._ctx,), {id(root._ctx): seed}, _EVERY_LEAF, retain_graph, True, None)
+    _walk((root._ctx,), {root._ctx: seed}, _EVERY_LEAF, retain_graph, True, None)
 
 
 def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
     """The nodes in reverse topological order, each turning its output's gradient into its
-    inputs' gradients. ``outputs`` ({id(node): output Tensor}) only when recording."""
+    inputs' gradients. ``outputs`` ({node: output Tensor}) only when recording."""
     order, pending = _topological_order(root_ctxs)
     if not accumulate:                               # autograd.grad runs no hooks
         pending = {}
@@ -74,18 +74,18 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
     every_leaf = accumulate and targets.inputs is None
     if not every_leaf:                  # only the paths that lead to the inputs are walked
         needed, at_node = targets.needed_nodes(order), targets.at_node
-    sums = {}                                        # id(leaf with hooks) -> gradient so far
+    sums = {}                                        # leaf with hooks -> gradient so far
     for node in reversed(order):
-        g = grads.pop(id(node), None)
+        g = grads.pop(node, None)
         if g is None:   # nothing flows through this node: leaves with hooks still count the edge
             _skip_hooked_edges(node, pending, sums)
             continue
         if node._freed:
             _raise_freed()
         if not every_leaf:
-            if id(node) in at_node:
-                targets.capture(at_node[id(node)], g, accumulate)
-            if id(node) not in needed:
+            if node in at_node:
+                targets.capture(at_node[node], g, accumulate)
+            if node not in needed:
                 _skip_hooked_edges(node, pending, sums)
                 continue
         if accumulate and node.retained_output is not None:
@@ -95,7 +95,7 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
         if outputs is None:
             input_grads = node.backward(g)
         else:
-            input_grads = _recorded_vjp(node, g, outputs.get(id(node)))
+            input_grads = _recorded_vjp(node, g, outputs.get(node))
         if input_grads.__class__ is not tuple:
             input_grads = (input_grads,)
         for parent, g_in, need in zip(node.parents, input_grads, node.needs_input_grad):
@@ -106,7 +106,7 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
                     f"internal error: {node} returned a gradient of shape {g_in.shape} "
                     f"for an input of shape {parent.data.shape}")
             if parent._ctx is None:
-                if pending and id(parent) in pending:
+                if pending and parent in pending:
                     _hooked_contribution(parent, g_in, pending, sums)
                 elif g_in is None:
                     continue
@@ -116,7 +116,7 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
                 else:
                     targets.deliver_to_leaf(parent, g_in, accumulate)
             elif g_in is not None:
-                key = id(parent._ctx)
+                key = parent._ctx
                 # a new array/Tensor: g_in may be the very gradient another input got
                 grads[key] = grads[key] + g_in if key in grads else g_in
         if not retain_graph:
@@ -129,30 +129,30 @@ class _Targets:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.leaves = {}      # id(tensor) -> leaf tensor among inputs
-        self.at_node = {}     # id(node) -> intermediate tensor among inputs (its output)
-        self.found = {}       # id(tensor) -> gradient collected for it
+        self.leaves = {}      # tensor -> leaf tensor among inputs
+        self.at_node = {}     # node -> intermediate tensor among inputs (its output)
+        self.found = {}       # tensor -> gradient collected for it
         for t in inputs or ():
             if t._ctx is None:
-                self.leaves[id(t)] = t
+                self.leaves[t] = t
             else:
-                self.at_node[id(t._ctx)] = t
+                self.at_node[t._ctx] = t
 
     def needed_nodes(self, order):
         """The nodes whose backward leads to an input (all of them when inputs is None)."""
         if self.inputs is None:
-            return {id(node) for node in order}
+            return set(order)
         needed = set()
         for node in order:                   # inputs first: a node's parents are known already
             if node._freed:                  # reached, so that the walk reports it
-                needed.add(id(node))
+                needed.add(node)
                 continue
             for p in node.parents:
                 if p is None:
                     continue
-                if (id(p) in self.leaves if p._ctx is None
-                        else id(p._ctx) in needed or id(p._ctx) in self.at_node):
-                    needed.add(id(node))
+                if (p in self.leaves if p._ctx is None
+                        else p._ctx in needed or p._ctx in self.at_node):
+                    needed.add(node)
                     break
         return needed
 
@@ -160,36 +160,36 @@ class _Targets:
         if self.inputs is None:
             if leaf.requires_grad:
                 _accumulate_leaf(leaf, g)
-        elif id(leaf) in self.leaves:
+        elif leaf in self.leaves:
             self.capture(leaf, g, accumulate)
 
     def capture(self, t, g, accumulate):
         if accumulate:                       # backward(inputs=...): into .grad, leaf or not
             _accumulate_leaf(t, g)
         else:
-            key = id(t)
+            key = t
             self.found[key] = self.found[key] + g if key in self.found else g
 
     def results(self):
-        return [self.found.get(id(t)) for t in self.inputs] if self.inputs is not None else None
+        return [self.found.get(t) for t in self.inputs] if self.inputs is not None else None
 
 
 _EVERY_LEAF = _Targets(None)     # Tensor.backward() without inputs= (never modified)
 
 
 def _output_tensors(roots, root_ctxs):
-    """{id(node): the Tensor it produced}, for swapping a saved output array for its Tensor."""
-    out = {id(r._ctx): r for r in roots if r._ctx is not None}
+    """{node: the Tensor it produced}, for swapping a saved output array for its Tensor."""
+    out = {r._ctx: r for r in roots if r._ctx is not None}
     for node in _topological_order(root_ctxs)[0]:
         for p in node.parents:
             if p is not None and p._ctx is not None:
-                out[id(p._ctx)] = p
+                out[p._ctx] = p
     return out
 
 
 def _topological_order(root_ctxs):
     """Function nodes reachable from the roots, each after all nodes it depends on (inputs
-    first), and {id(leaf): number of edges into it} for the leaves with post-accumulate hooks.
+    first), and {leaf: number of edges into it} for the leaves with post-accumulate hooks.
 
     Iterative depth-first search, so graphs of any depth work (no recursion limit).
     """
@@ -201,17 +201,17 @@ def _topological_order(root_ctxs):
         if children_done:
             order.append(node)
             continue
-        if id(node) in visited:
+        if node in visited:
             continue
-        visited.add(id(node))
+        visited.add(node)
         stack.append((node, True))
         for parent in node.parents:
             if parent is None:
                 continue
             if parent._ctx is None:
                 if parent._grad_hooks and parent.requires_grad:
-                    hooked[id(parent)] = hooked.get(id(parent), 0) + 1
-            elif id(parent._ctx) not in visited:
+                    hooked[parent] = hooked.get(parent, 0) + 1
+            elif parent._ctx not in visited:
                 stack.append((parent._ctx, False))
     return order, hooked
 
@@ -292,14 +292,14 @@ def _check_versions(node):
 def _skip_hooked_edges(node, pending, sums):
     if pending:
         for parent in node.parents:
-            if parent is not None and id(parent) in pending:
+            if parent is not None and parent in pending:
                 _hooked_contribution(parent, None, pending, sums)
 
 
 def _hooked_contribution(leaf, g_in, pending, sums):
     """A leaf with hooks: add one edge's gradient to its running sum; when its last edge has
     arrived, accumulate the sum into .grad once (and run the hooks)."""
-    key = id(leaf)
+    key = leaf
     if g_in is not None:
         sums[key] = sums[key] + g_in if key in sums else g_in
     pending[key] -= 1

@@ -1,10 +1,12 @@
-"""The operators of Tensor, written out: each calls one named op from ``tinygrad_llm.ops``.
+"""The operators of Tensor, written out: each calls one op from ``tinygrad_llm.ops`` (``+ - * /``
+call their Function directly: ``a * b`` is ``Mul.apply(a, b)``, one call fewer per op).
 
 Arithmetic (``+ - * / ** @``, unary minus, ``abs``) is differentiable; comparisons and the
 bitwise operators give tensors without a gradient; ``x[index]`` is ops.getitem. Mixed into
 ``tensor.Tensor``.
 """
 from . import ops as _ops
+from .ops import elementwise as _elementwise
 
 
 def _raw(x):
@@ -19,28 +21,28 @@ class Operators:
 
     # ----- arithmetic operators --------------------------------------------------------------
     def __add__(self, other):
-        return _ops.add(self, other)
+        return _elementwise.Add.apply(self, other)
 
     def __radd__(self, other):
-        return _ops.add(other, self)
+        return _elementwise.Add.apply(other, self)
 
     def __sub__(self, other):
-        return _ops.sub(self, other)
+        return _elementwise.Sub.apply(self, other)
 
     def __rsub__(self, other):
-        return _ops.sub(other, self)
+        return _elementwise.Sub.apply(other, self)
 
     def __mul__(self, other):
-        return _ops.mul(self, other)
+        return _elementwise.Mul.apply(self, other)
 
     def __rmul__(self, other):
-        return _ops.mul(other, self)
+        return _elementwise.Mul.apply(other, self)
 
     def __truediv__(self, other):
-        return _ops.div(self, other)
+        return _elementwise.Div.apply(self, other)
 
     def __rtruediv__(self, other):
-        return _ops.div(other, self)
+        return _elementwise.Div.apply(other, self)
 
     def __neg__(self):
         return _ops.neg(self)

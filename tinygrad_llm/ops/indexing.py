@@ -13,6 +13,7 @@ import operator
 from ..autograd import Function, records_graph
 from ..backend import get_array_module, scatter_add
 from ..kernels import embedding as embedding_kernel
+from ..kernels.fastnp import array_module
 from .reduce import normalize_dims
 
 
@@ -117,8 +118,9 @@ def scatter_back(g, shape, index, advanced=True, split=None):
 
 
 def _scatter_into_zeros(g, shape, index, advanced, split):
-    xp = get_array_module(g)
-    dx = xp.zeros(shape, dtype=g.dtype)
+    xp = array_module(g)
+    dx = xp.empty(shape, dtype=g.dtype)     # a large one is reused memory: no page faults
+    dx.fill(0)
     if split is not None:
         basic, rest = split
         scatter_add(dx[basic], rest, g)                 # dx[basic] is a view of dx
