@@ -17,7 +17,6 @@ their formulas in the NumPy API on ``xp = array_module(x)`` (``xp.matmul(x, w.T)
 Nothing here changes a result: a pooled buffer is an uninitialized array like numpy.empty's,
 and the threaded product computes the same sums (each thread runs BLAS on a block of rows).
 """
-import os
 import sys
 
 import numpy as np
@@ -25,7 +24,7 @@ import numpy as np
 from tinygrad_llm import backend
 
 from . import _blas, _dispatch
-from ._buffer_pool import MIN_BYTES as POOLED_BYTES  # arrays from this size on are pooled
+from ._buffer_pool import MIN_BYTES as POOLED_BYTES  # noqa: F401  (pooled from this size on)
 
 # Every public name of NumPy (xp.where, xp.float32, xp.ndarray, ...) is NumPy's own object.
 globals().update({name: value for name, value in vars(np).items() if not name.startswith("_")})
@@ -46,7 +45,7 @@ def empty_like(a, dtype=None):
 def matmul(a, b, out=None):
     """numpy.matmul; 2-D float products split by rows (or columns) over the thread pool."""
     if (out is not None or a.ndim != 2 or b.ndim != 2
-            or os.environ.get(_dispatch.ENV_VAR, "").strip().lower() == "ref"):
+            or _dispatch.env_setting() == "ref"):
         return np.matmul(a, b, out=out)
     return _blas.matmul(a, b)
 
