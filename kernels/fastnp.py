@@ -1,4 +1,4 @@
-"""NumPy as the ops compute with it on the CPU: numpy itself, with two functions made fast.
+"""NumPy as the ops compute with it on the CPU: numpy itself, with a few functions made fast.
 
 This module is the one seam between the formulas and the speed. The ops and autograd write
 their formulas in the NumPy API on ``xp = array_module(x)`` (``xp.matmul(x, w.T)``,
@@ -6,8 +6,8 @@ their formulas in the NumPy API on ``xp = array_module(x)`` (``xp.matmul(x, w.T)
 
     CuPy arrays                   cupy (the GPU)
     NumPy arrays                  this module: every public name of numpy, except
-        empty, empty_like           large buffers come from the kernels' buffer pool
-                                    (kernels/_buffer_pool.py), so that writing a fresh output
+        empty, empty_like,          large buffers come from the kernels' buffer pool
+        ascontiguousarray           (kernels/_buffer_pool.py), so that writing a fresh output
                                     does not page-fault at every training step
         matmul                      2-D float products run on the kernels' one thread pool
                                     (kernels/_blas.py): OpenBLAS's own threads keep spinning
@@ -40,6 +40,17 @@ def empty(shape, dtype=np.float64):
 def empty_like(a, dtype=None):
     """numpy.empty_like for a C-contiguous result; large arrays from the buffer pool."""
     return empty(a.shape, a.dtype if dtype is None else dtype)
+
+
+def ascontiguousarray(a, dtype=None):
+    """numpy.ascontiguousarray; the copy of a large non-contiguous array (a transposed view,
+    say) goes into a pooled buffer."""
+    if (dtype is not None or a.__class__ is not np.ndarray or a.ndim == 0
+            or a.flags.c_contiguous or a.nbytes < POOLED_BYTES):
+        return np.ascontiguousarray(a, dtype=dtype)
+    out = empty(a.shape, a.dtype)
+    out[...] = a
+    return out
 
 
 def matmul(a, b, out=None):

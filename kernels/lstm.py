@@ -291,7 +291,8 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, impl="auto"):
            and x.dtype in (np.float32, np.float64))
     threads = _threads(B, T, H) if cpu else 1
     w_ih, w_hh = xp.ascontiguousarray(w_ih), xp.ascontiguousarray(w_hh)
-    x2 = xp.ascontiguousarray(x.reshape(T * B, n_in))       # (T*B, I)
+    x2 = xp.empty((T * B, n_in), x.dtype)                   # (T*B, I), pooled memory: x is
+    x2.reshape(T, B, n_in)[...] = x                         # often batch_first transposed
     # a_t = x_t W_ih^T + ...: the input half of every step at once, one GEMM
     gates = xp.matmul(x2, w_ih.T).reshape(T, B, G)          # x_t W_ih^T, then [i f g o]
     if bias is None:

@@ -177,7 +177,9 @@ class Embedding(Function):
 
     def forward(self, weight, ids, padding_idx=None):
         self.ids, self.padding_idx, self.w_shape = ids, padding_idx, weight.shape
-        return weight[ids]                                            # (..., C)
+        xp = array_module(weight)
+        out = xp.empty(ids.shape + weight.shape[1:], weight.dtype)   # (..., C), reused memory
+        return xp.take(weight, ids, axis=0, out=out)                  # weight[ids]
 
     def backward(self, g):
         if records_graph(g):              # the same sum, as a differentiable scatter
@@ -187,7 +189,7 @@ class Embedding(Function):
                 dw = get_array_module(g).where((rows == self.padding_idx)[:, None], 0, dw)
             return dw, None, None
         ids = self.ids.reshape(-1)                                    # (N,)
-        g2 = g.reshape(-1, g.shape[-1])                               # (N, C)
+        g2 = array_module(g).ascontiguousarray(g).reshape(-1, g.shape[-1])   # (N, C)
         dw = embedding_kernel.embedding_backward(ids, g2, self.w_shape[0],
                                                  padding_idx=self.padding_idx)
         return dw, None, None
