@@ -3,7 +3,8 @@
     u = sqrt(2/pi) (x + 0.044715 x^3),   t = tanh(u),   y = 0.5 x (1 + t)
     dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
-The forward returns t with y, so the backward needs no second tanh.
+The backward recomputes t from x (one more tanh per element, vectorized) instead of keeping
+it from the forward: a GPT's MLP holds one (B, T, 4C) array per layer less until its backward.
 
     (a) reference   NumPy/CuPy, written like the equations (a dozen passes over memory)
     (b) numba CPU   one pass per direction; float32 tanh from ``_fastmath.tanh_fast`` (the
@@ -28,41 +29,40 @@ _BLOCK = 16384            # elements per work item handed to a thread
 
 
 def gelu_tanh_forward_ref(x):
-    """(y, t) for x of any shape, with t = tanh(u) saved for the backward."""
-    xp = get_array_module(x)
-    u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x ** 3)
-    t = xp.tanh(u)
-    return 0.5 * x * (1 + t), t
+    """y for x of any shape."""
+    t = get_array_module(x).tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x ** 3))
+    return 0.5 * x * (1 + t)
 
 
-def gelu_tanh_backward_ref(x, t, dy):
-    """dx = dy * dy/dx from x and the saved t."""
+def gelu_tanh_backward_ref(x, dy):
+    """dx = dy * dy/dx from x (t = tanh(u) recomputed)."""
+    t = get_array_module(x).tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x ** 3))
     du_dx = SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x)
     return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gelu_fwd_cpu(first, stop, step, x, y, t):
+def _gelu_fwd_cpu(first, stop, step, x, y):
     n = x.shape[0]
     for k in range(first, stop, step):
         lo, hi = k * _BLOCK, min(n, (k + 1) * _BLOCK)
-        xb, yb, tb = x[lo:hi], y[lo:hi], t[lo:hi]    # range(n) loops vectorize, range(lo, hi)
-        for j in range(xb.size):                       # ones do not
+        xb, yb = x[lo:hi], y[lo:hi]          # range(n) loops vectorize, range(lo, hi) ones not
+        for j in range(xb.size):
             xj = xb[j]
             u = as_type_of(xj, SQRT_2_OVER_PI) * (xj + as_type_of(xj, GELU_CUBIC) * xj * xj * xj)
-            tj = tanh_fast(u)
-            tb[j] = tj
-            yb[j] = as_type_of(xj, 0.5) * xj * (as_type_of(xj, 1.0) + tj)
+            yb[j] = as_type_of(xj, 0.5) * xj * (as_type_of(xj, 1.0) + tanh_fast(u))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gelu_bwd_cpu(first, stop, step, x, t, dy, dx):
+def _gelu_bwd_cpu(first, stop, step, x, dy, dx):
     n = x.shape[0]
     for k in range(first, stop, step):
         lo, hi = k * _BLOCK, min(n, (k + 1) * _BLOCK)
-        xb, tb, dyb, dxb = x[lo:hi], t[lo:hi], dy[lo:hi], dx[lo:hi]
+        xb, dyb, dxb = x[lo:hi], dy[lo:hi], dx[lo:hi]
         for j in range(xb.size):
-            xj, tj = xb[j], tb[j]
+            xj = xb[j]
+            u = as_type_of(xj, SQRT_2_OVER_PI) * (xj + as_type_of(xj, GELU_CUBIC) * xj * xj * xj)
+            tj = tanh_fast(u)
             one, half = as_type_of(xj, 1.0), as_type_of(xj, 0.5)
             du_dx = as_type_of(xj, SQRT_2_OVER_PI) * (
                 one + as_type_of(xj, 3 * GELU_CUBIC) * xj * xj)
@@ -74,27 +74,25 @@ def _flat(xp, a):
 
 
 def gelu_tanh_forward(x, *, impl="auto"):
-    """x: float32/float64 array of any shape. Returns (y, t), both x's shape, new arrays;
-    t = tanh(u) is what ``gelu_tanh_backward`` needs. impl: "auto" | "ref" | "cpu" | "cuda"."""
+    """x: float32/float64 array of any shape. Returns y (x's shape, a new array).
+    impl: "auto" | "ref" | "cpu" | "cuda"."""
     D.check_float([("x", x)])
     if D.choose_impl(x, impl=impl) != "cpu":
         return gelu_tanh_forward_ref(x)
     x1 = _flat(np, x)
     y = D.empty_apart(x1.shape, x1.dtype, [x1])
-    t = D.empty_apart(x1.shape, x1.dtype, [x1], [y])
-    D.parallel_items(_gelu_fwd_cpu, -(-x1.size // _BLOCK), x1, y, t, min_items_per_thread=4)
-    return y.reshape(x.shape), t.reshape(x.shape)
+    D.parallel_items(_gelu_fwd_cpu, -(-x1.size // _BLOCK), x1, y, min_items_per_thread=4)
+    return y.reshape(x.shape)
 
 
-def gelu_tanh_backward(x, t, dy, *, impl="auto"):
-    """x, t = tanh(u) from the forward, dy the upstream gradient, one shape. Returns dx."""
-    D.check_float([("x", x), ("t", t), ("dy", dy)])
-    D.check_shape("t", t, x.shape)
+def gelu_tanh_backward(x, dy, *, impl="auto"):
+    """x from the forward and dy, the upstream gradient, of one shape. Returns dx."""
+    D.check_float([("x", x), ("dy", dy)])
     D.check_shape("dy", dy, x.shape)
-    if D.choose_impl(x, t, dy, impl=impl) != "cpu":
-        return gelu_tanh_backward_ref(x, t, dy)
-    x1, t1, dy1 = _flat(np, x), _flat(np, t), _flat(np, dy)
-    dx = D.empty_apart(x1.shape, x1.dtype, [x1, t1, dy1])
-    D.parallel_items(_gelu_bwd_cpu, -(-x1.size // _BLOCK), x1, t1, dy1, dx,
+    if D.choose_impl(x, dy, impl=impl) != "cpu":
+        return gelu_tanh_backward_ref(x, dy)
+    x1, dy1 = _flat(np, x), _flat(np, dy)
+    dx = D.empty_apart(x1.shape, x1.dtype, [x1, dy1])
+    D.parallel_items(_gelu_bwd_cpu, -(-x1.size // _BLOCK), x1, dy1, dx,
                      min_items_per_thread=4)
     return dx.reshape(x.shape)

@@ -79,7 +79,7 @@ def block_decode_ref(x, w, k_cache, v_cache, t, n_head, eps=1e-5, gelu="tanh"):
     h = layer_norm_forward_ref(x, w.ln2_w, w.ln2_b, eps)[0]
     u = h @ w.fc_w.T + w.fc_b                                               # (B, F)
     if gelu == "tanh":
-        u = gelu_tanh_forward_ref(u)[0]
+        u = gelu_tanh_forward_ref(u)
     else:
         u = 0.5 * u * (1 + erf_ref(u / math.sqrt(2.0)))
     x += u @ w.fc2_w.T + w.fc2_b

@@ -123,24 +123,25 @@ class GeluTanh(Function):
         u = sqrt(2/pi) (x + 0.044715 x^3),   t = tanh(u),   y = 0.5 x (1 + t)
         dy/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
-    Kernel: kernels/gelu.py (one pass over memory per direction); t is saved so that the
-    backward needs no second tanh. Second derivative: through the twin, gelu_tanh_composite.
+    Kernel: kernels/gelu.py (one pass over memory per direction); only x is saved, and the
+    backward recomputes t (cheaper than keeping a second array of x's size). Second
+    derivative: through the twin, gelu_tanh_composite.
     """
 
     twin = staticmethod(gelu_tanh_composite)
 
     def forward(self, x):
         x = to_float(x)
-        fast = x.dtype in (np.float32, np.float64)   # the kernel's dtypes; else its reference
-        y, t = gelu_kernel.gelu_tanh_forward(x) if fast else gelu_kernel.gelu_tanh_forward_ref(x)
-        self.save_for_backward(x, t)
-        return y
+        self.save_for_backward(x)
+        if x.dtype in (np.float32, np.float64):      # the kernel's dtypes; else its reference
+            return gelu_kernel.gelu_tanh_forward(x)
+        return gelu_kernel.gelu_tanh_forward_ref(x)
 
     def backward(self, g):
-        x, t = self.saved
+        (x,) = self.saved
         if x.dtype in (np.float32, np.float64):
-            return gelu_kernel.gelu_tanh_backward(x, t, g)
-        return gelu_kernel.gelu_tanh_backward_ref(x, t, g)
+            return gelu_kernel.gelu_tanh_backward(x, g)
+        return gelu_kernel.gelu_tanh_backward_ref(x, g)
 
 
 def gelu_exact_composite(x):
