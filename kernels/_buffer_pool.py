@@ -15,6 +15,7 @@ reshape or slice of it, a Tensor holding one of those) keeps the buffer alive th
 
     take(nbytes)   a uint8 buffer of exactly nbytes: a free pooled one, or a new one (pooled)
     clear()        drop every pooled buffer (its memory is unmapped once no array uses it)
+    is_pool_buffer(buf)  whether buf is one of them
     set_enabled(b) switch pooling on or off (off: ``take`` is np.empty), returns the old state
 
 Only buffers of at least MIN_BYTES are pooled (smaller ones come from the heap without
@@ -79,6 +80,12 @@ def _take_locked(nbytes):
             buf = np.empty(nbytes, np.uint8)      # all in use: an unpooled one
     _evict()
     return buf
+
+
+def is_pool_buffer(buf):
+    """True when ``buf`` is one of the pool's own buffers (the base of the arrays it hands
+    out)."""
+    return any(b is buf for b in _buffers.get(buf.nbytes, ()))
 
 
 def _new_buffer(nbytes):

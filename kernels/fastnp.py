@@ -23,7 +23,7 @@ import numpy as np
 
 from tinygrad_llm import backend
 
-from . import _blas, _dispatch
+from . import _blas, _buffer_pool, _dispatch
 from ._buffer_pool import MIN_BYTES as POOLED_BYTES  # noqa: F401  (pooled from this size on)
 
 # Every public name of NumPy (xp.where, xp.float32, xp.ndarray, ...) is NumPy's own object.
@@ -51,6 +51,36 @@ def ascontiguousarray(a, dtype=None):
     out = empty(a.shape, a.dtype)
     out[...] = a
     return out
+
+
+def memory_is_private(a):
+    """True when no other live array shares ``a``'s memory: ``a`` owns it, or the array it is
+    a view of (a pooled buffer included) is held by ``a`` alone. (CPython's reference counts,
+    compared with those of a view made to be alone, measured below.)"""
+    if a.__class__ is not np.ndarray:
+        return False
+    base = a.base
+    if base is None:
+        return True
+    if base.__class__ is not np.ndarray:
+        return False
+    pooled = base.base is not None and _buffer_pool.is_pool_buffer(base)
+    if base.base is not None and not pooled:
+        return False
+    return _refs(base) == _SOLE_VIEW_BASE_REFS + pooled     # + the pool's own list entry
+
+
+def _refs(x):
+    return sys.getrefcount(x)
+
+
+def _sole_view_base_refs():
+    a = np.empty(2)[:1]                  # a view whose owner nothing else holds
+    base = a.base
+    return _refs(base)
+
+
+_SOLE_VIEW_BASE_REFS = _sole_view_base_refs()
 
 
 def matmul(a, b, out=None):

@@ -25,10 +25,12 @@ its input gradients are then taken through the twin, recomputed on the same inpu
 The forward graph must then survive the first backward (the new graph goes through its
 tensors), which is why ``retain_graph`` defaults to ``create_graph``.
 """
+from sys import getrefcount
+
 import numpy as np
 
 from . import autograd
-from .kernels.fastnp import POOLED_BYTES as _POOLED_BYTES, array_module
+from .kernels.fastnp import POOLED_BYTES as _POOLED_BYTES, array_module, memory_is_private
 
 
 def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs=None,
@@ -111,8 +113,9 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
                 elif g_in is None:
                     continue
                 elif every_leaf:
-                    if parent.requires_grad:
-                        _accumulate_leaf(parent, g_in)
+                    if parent.requires_grad:     # a gradient nothing else holds is kept as is
+                        alone = getrefcount(g_in) == _ALONE     # (a statement of its own:
+                        _accumulate_leaf(parent, g_in, alone)  # as an argument it counts 1 more)
                 else:
                     targets.deliver_to_leaf(parent, g_in, accumulate)
             elif g_in is not None:
@@ -175,6 +178,17 @@ class _Targets:
 
 
 _EVERY_LEAF = _Targets(None)     # Tensor.backward() without inputs= (never modified)
+
+
+def _references_to_a_lone_gradient():
+    """getrefcount of a gradient that nothing else holds, at the line of _walk that hands a
+    leaf its gradient: the same constructs (a tuple unpacked by a zip loop), measured."""
+    input_grads = (np.empty(1),)
+    for parent, g_in, need in zip((None,), input_grads, (True,)):
+        return getrefcount(g_in)
+
+
+_ALONE = _references_to_a_lone_gradient()
 
 
 def _output_tensors(roots, root_ctxs):
@@ -309,16 +323,21 @@ def _hooked_contribution(leaf, g_in, pending, sums):
             _accumulate_leaf(leaf, total)
 
 
-def _accumulate_leaf(leaf, g):
-    """Add ``g`` into ``leaf.grad``: an array (first order) or a Tensor with a graph."""
+def _accumulate_leaf(leaf, g, alone=False):
+    """Add ``g`` into ``leaf.grad``: an array (first order) or a Tensor with a graph.
+    ``alone``: no variable or container but the walk's refers to the array ``g``."""
     if g.__class__ is Tensor:                    # create_graph: keep the gradient's graph
         # a copy, as PyTorch does: the same gradient Tensor may reach several leaves
         leaf._grad = g.clone() if leaf._grad is None else leaf._grad + g
     elif leaf._grad is None:
-        # Copy: backward functions may return the very array they received (add, reshape),
-        # and a leaf's .grad must never alias another gradient someone may change in place.
-        # A large one goes into a pooled buffer (kernels/fastnp.py), a small one is a copy.
-        if g.nbytes < _POOLED_BYTES and g.__class__ is np.ndarray:
+        # A leaf's .grad must never share memory with another gradient someone may change in
+        # place, and backward functions may return the very array they received (add,
+        # reshape). So .grad is a copy, unless the gradient is a fresh array that nothing else
+        # holds or shares (as PyTorch steals such a gradient): then it is kept as it is.
+        if (alone and g.dtype == leaf.data.dtype and g.flags.c_contiguous
+                and memory_is_private(g)):
+            grad = g
+        elif g.nbytes < _POOLED_BYTES and g.__class__ is np.ndarray:
             grad = g.astype(leaf.data.dtype, order="C")
         else:
             grad = array_module(g).empty(leaf.data.shape, dtype=leaf.data.dtype)
