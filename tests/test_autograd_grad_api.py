@@ -244,3 +244,13 @@ def test_constant_array_arguments_stay_constants_when_recorded(f):
     (gt,) = torch.autograd.grad((f(xt, torch.tensor(c)) ** 2).sum(), xt, create_graph=True)
     (ht,) = torch.autograd.grad(gt.sum(), xt)
     close(h, ht)
+
+
+def test_a_pytorch_program_reaches_func_and_autograd_grad_after_a_plain_import():
+    import tinygrad_llm as tt                    # as `import tinygrad_llm as torch` would
+    x, xt = pair([0.5, -1.0, 2.0])
+    hessian = tt.func.hessian(lambda t: (t.tanh() * t).sum())(x.detach())
+    expected = torch.func.hessian(lambda t: (t.tanh() * t).sum())(xt.detach())
+    close(hessian, expected)
+    (g,) = tt.autograd.grad((x * x).sum(), x)
+    close(g, 2 * xt)

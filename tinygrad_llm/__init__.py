@@ -25,7 +25,7 @@ from .ops import divide as div  # noqa: E402  (torch.div takes rounding_mode=)
 from .tensor import Tensor
 from . import tensor_namespace  # noqa: E402,F401  (array_module(Tensor): see backprop.py)
 from . import functional  # noqa: E402
-from . import autograd, cuda, nn, optim, utils  # noqa: E402
+from . import autograd, cuda, func, nn, optim, utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
 __version__ = "0.1.0"
