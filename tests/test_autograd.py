@@ -325,3 +325,18 @@ def test_post_accumulate_grad_hook_refused_on_non_leaf():
     x = tg.tensor([1.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="non-leaf"):
         (x * 2).register_post_accumulate_grad_hook(lambda t: None)
+
+
+def test_a_node_that_saves_its_output_forms_no_reference_cycle():
+    """exp saves its output for backward; the node must not hold the output Tensor itself
+    (output -> node -> output would keep the array alive until the garbage collector runs)."""
+    gc.collect()
+    gc.disable()
+    try:
+        x = tg.tensor(np.ones(3), requires_grad=True)
+        y = x.exp()
+        alive = weakref.ref(y)
+        del y
+        assert alive() is None
+    finally:
+        gc.enable()

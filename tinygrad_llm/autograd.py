@@ -186,20 +186,22 @@ def _unwrap(fn_cls, args):
 
 
 def _saved_versions(ctx, saved, args, result):
-    """(tensor, version at save time) for each saved array that is a tensor's own buffer. A
-    saved argument that is an array, not a Tensor, is noted in ctx.constants: a recorded
-    backward pass (backprop.py) uses it as the constant it is."""
+    """(version counter, its value at save time, shape) for each saved array that is a
+    tensor's own buffer. The counter, not the tensor: a node that held its own output would
+    form a reference cycle (output -> node -> output), and the output's memory would wait
+    for the garbage collector. A saved argument that is an array, not a Tensor, is noted in
+    ctx.constants: a recorded backward pass (backprop.py) uses it as the constant it is."""
     checks = []
     for arr in saved:
         if arr is result.data:
-            checks.append((result, result._version[0]))
+            checks.append((result._version, result._version[0], arr.shape))
             continue
         for a in args:
             if a is arr:
                 ctx.constants += (arr,)
                 break
             if isinstance(a, Tensor) and a.data is arr:
-                checks.append((a, a._version[0]))
+                checks.append((a._version, a._version[0], arr.shape))
                 break
     return tuple(checks)
 

@@ -294,12 +294,12 @@ def _raise_freed():
 
 
 def _check_versions(node):
-    for t, version in node._version_checks:
-        if t._version[0] != version:
+    for counter, version, shape in node._version_checks:
+        if counter[0] != version:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation has been modified by an "
-                f"in-place operation: a tensor of shape {tuple(t.shape)} saved by {node} is at "
-                f"version {t._version[0]}; expected version {version}. Use an out-of-place "
+                f"in-place operation: a tensor of shape {tuple(shape)} saved by {node} is at "
+                f"version {counter[0]}; expected version {version}. Use an out-of-place "
                 f"operation, or .clone() the tensor before changing it.")
 
 

@@ -342,8 +342,8 @@ def apply(fn_cls, *args, **kwargs):
     ctx._outputs = [(o.shape, o.dtype, get_array_module(o.data)) if isinstance(o, Tensor)
                     else None for o in outs]
     ctx._diff = diff
-    ctx._version_checks = tuple((t, t._version[0]) for t in ctx._saved_tensors
-                                if t is not None)
+    ctx._version_checks = tuple((t._version, t._version[0], t.shape)
+                                for t in ctx._saved_tensors if t is not None)
     # saved tensors that are outputs: {position in saved_tensors: output index}
     ctx._saved_outputs = {k: i for k, t in enumerate(ctx._saved_tensors)
                           for i, o in enumerate(outs) if t is not None and t is o}
