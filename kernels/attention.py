@@ -240,9 +240,13 @@ def attention_backward(q, k, v, out, lse, dout, *, causal=False, key_padding_mas
             for buf in (dq, dk, dv)]
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
     if which == "cpu":
+        # one item is a whole head: Tq x Tk x D multiply-adds, five times over; a share
+        # must outweigh a hand-off (~50 us) several times: small heads run on one thread
+        per_head = 5 * q.shape[2] * k.shape[2] * q.shape[3]
         with single_threaded_blas():
             D.parallel_items(_attn_bwd_cpu, q.shape[0] * q.shape[1], *args, *bufs,
-                             q.dtype.type(scale), bool(causal), *masks, interleave=True)
+                             q.dtype.type(scale), bool(causal), *masks, interleave=True,
+                             min_items_per_thread=max(1, 4 * _MIN_WORK_PER_THREAD // per_head))
     else:
         attention_backward_cuda(*args, *bufs, q.dtype.type(scale), bool(causal), *masks)
     return tuple(D.write_into(buf, g) for buf, g in zip((dq, dk, dv), bufs))
