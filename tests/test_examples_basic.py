@@ -3,8 +3,6 @@ importable ``main(argv)`` and is judged on held-out data (not on a falling train
 
 Also small checks of the models the examples use (generation with a carried state).
 """
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -13,15 +11,7 @@ from tinygrad_llm.creation import Generator
 from tinygrad_llm.models.lstm import LSTMConfig, LSTMLanguageModel
 from tinygrad_llm.models.seed004 import Seed004LM
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_example(name):
-    path = os.path.join(REPO, "examples", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_helpers import load_example
 
 
 def test_linear_regression_matches_closed_form():

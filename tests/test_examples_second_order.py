@@ -2,8 +2,6 @@
 a WGAN-GP gradient penalty, and MAML on sine waves. Each example runs a small configuration
 through its importable ``main(argv)``; the pieces that differentiate a gradient are also
 checked against PyTorch's ``autograd.grad(create_graph=True)`` in float64."""
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -11,15 +9,7 @@ import pytest
 import tinygrad_llm as tg
 from tinygrad_llm import autograd, func
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_example(name):
-    path = os.path.join(REPO, "examples", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from example_helpers import load_example
 
 
 # ----- Newton's method -----------------------------------------------------------------------
