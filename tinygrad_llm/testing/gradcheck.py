@@ -32,11 +32,12 @@ class GradcheckError(AssertionError):
     """An analytic gradient disagrees with the numerical one (the message says where)."""
 
 
-def _as_outputs(out):
+def _as_outputs(out, checker="gradcheck"):
+    """fn's result as a tuple of Tensors (TypeError naming ``checker`` otherwise)."""
     outs = out if isinstance(out, (tuple, list)) else (out,)
     for o in outs:
         if not isinstance(o, Tensor):
-            raise TypeError(f"gradcheck: fn must return a Tensor or a tuple of Tensors, got "
+            raise TypeError(f"{checker}: fn must return a Tensor or a tuple of Tensors, got "
                             f"{type(o).__name__}")
     return tuple(outs)
 

@@ -27,20 +27,11 @@ import numpy as np
 from .. import autograd, func
 from ..backend import get_array_module, to_numpy
 from ..tensor import Tensor
-from .gradcheck import GradcheckError
+from .gradcheck import GradcheckError, _as_outputs
 
 
 class GradgradcheckError(GradcheckError):
     """A second derivative disagrees with finite differences of the first (says where)."""
-
-
-def _outputs(out):
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    for o in outs:
-        if not isinstance(o, Tensor):
-            raise TypeError(f"gradgradcheck: fn must return a Tensor or a tuple of Tensors, "
-                            f"got {type(o).__name__}")
-    return tuple(outs)
 
 
 class _Problem:
@@ -60,7 +51,7 @@ class _Problem:
         gs = [None if v is None else Tensor._wrap(v).requires_grad_(create_graph)
               for v in g_values]
         with autograd.enable_grad():
-            outs = _outputs(self.fn(*args))
+            outs = _as_outputs(self.fn(*args), "gradgradcheck")
             pairs = [(o, g) for o, g in zip(outs, gs) if g is not None and o.requires_grad]
             if not pairs:
                 raise ValueError("gradgradcheck: no floating point output of fn depends on a "
@@ -99,7 +90,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     problem = _Problem(fn, inputs, checked)
     x_values = [inputs[i].data.copy() for i in checked]
     with autograd.no_grad():
-        outs = _outputs(fn(*inputs))
+        outs = _as_outputs(fn(*inputs), "gradgradcheck")
     if grad_outputs is None:
         grad_outputs = [rng.standard_normal(o.shape) if o.dtype.kind == "f" else None
                         for o in outs]
