@@ -9,10 +9,11 @@ Primitive ops (the formulas autograd composes):
     trig.py         sin cos tan asin acos atan sinh cosh asinh atanh erf
     activation.py   tanh sigmoid relu leaky_relu gelu (exact; tanh form on kernels/gelu.py)
                     silu softplus logsigmoid elu hardsigmoid hardswish, normalize
-    reduce.py       sum mean var std amax amin max min argmax argmin prod norm any all
+    reduce.py       sum mean var std amax amin max min argmax argmin prod norm
                     logsumexp
     binary.py       remainder fmod copysign, divide(rounding_mode=) floor_divide
-    logical.py      isfinite isinf isposinf isneginf isnan logical_not/and/or/xor (no grad)
+    logical.py      isfinite isinf isposinf isneginf isnan logical_not/and/or/xor, any all
+                    (no grad)
     scan.py         cumsum cumprod (exact with zeros) cummax cummin
     sorting.py      sort argsort msort topk kthvalue (values gathered: gather's gradient)
     movement.py     repeat repeat_interleave flip roll tril triu unflatten unfold meshgrid
@@ -49,14 +50,14 @@ from .elementwise import (add, cast, clamp, clone, div, masked_fill, maximum, mi
                           pow, sub, to_device, unbroadcast, where)
 from .indexing import cat, chunk, embedding, gather, getitem, narrow, split, stack
 from .layer_norm import layer_norm
-from .logical import (isfinite, isinf, isnan, isneginf, isposinf, logical_and, logical_not,
-                      logical_or, logical_xor)
+from .logical import (all, any, isfinite, isinf, isnan, isneginf, isposinf, logical_and,
+                      logical_not, logical_or, logical_xor)
 from .matmul import linear, matmul
 from .movement import (flip, meshgrid, repeat, repeat_interleave, roll, tril, triu, unflatten,
                        unfold)
 from .pad import pad
-from .reduce import (all, amax, amin, any, argmax, argmin, logsumexp, max, mean, min, norm, prod,
-                     std, sum, var)
+from .reduce import (amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, prod, std, sum,
+                     var)
 from .scan import cummax, cummin, cumprod, cumsum
 from .scatter import (index_select, masked_select, nonzero, one_hot, scatter, scatter_add,
                       scatter_reduce)

@@ -1,9 +1,11 @@
 """Tests and logic on values: isfinite, isinf, isnan, isposinf, isneginf, logical_not, _and,
-_or, _xor. Each returns a bool tensor and has no gradient (it is piecewise constant).
+_or, _xor, and the reductions any and all. Each returns a bool tensor and has no gradient (it
+is piecewise constant).
 
 The logical functions treat any non-zero value as True, as PyTorch does.
 """
 from ..backend import get_array_module
+from .reduce import normalize_dims
 
 
 def _wrap(array):
@@ -56,3 +58,20 @@ def logical_or(a, b):
 
 def logical_xor(a, b):
     return _wrap(get_array_module(_raw(a)).logical_xor(_raw(a), _raw(b)))
+
+
+def _logic_reduce(x, dim, keepdim, name):
+    data = x.data
+    axes = normalize_dims(dim, data.ndim, name)
+    fn = data.any if name == "any" else data.all
+    return _wrap(get_array_module(data).asarray(fn(axis=axes, keepdims=keepdim)))
+
+
+def any(x, dim=None, keepdim=False):
+    """True where any element over ``dim`` is non-zero (a bool tensor, no gradient)."""
+    return _logic_reduce(x, dim, keepdim, "any")
+
+
+def all(x, dim=None, keepdim=False):
+    """True where every element over ``dim`` is non-zero (a bool tensor, no gradient)."""
+    return _logic_reduce(x, dim, keepdim, "all")

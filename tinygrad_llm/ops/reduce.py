@@ -18,6 +18,7 @@ from collections import namedtuple
 from ..autograd import Function, records_graph
 from ..backend import get_array_module
 from .array_methods import as_dtype, sum_over
+from .broadcasting import _quiet
 
 
 def normalize_dims(dim, ndim, op="reduction"):
@@ -351,24 +352,6 @@ def norm(x, p=2.0, dim=None, keepdim=False):
     return Norm.apply(x, float(p), normalize_dims(dim, x.ndim, "norm"), keepdim)
 
 
-def _logic_reduce(x, dim, keepdim, name):
-    from ..tensor import Tensor
-    data = x.data
-    axes = normalize_dims(dim, data.ndim, name)
-    fn = data.any if name == "any" else data.all
-    return Tensor._wrap(get_array_module(data).asarray(fn(axis=axes, keepdims=keepdim)))
-
-
-def any(x, dim=None, keepdim=False):
-    """True where any element over ``dim`` is non-zero (a bool tensor, no gradient)."""
-    return _logic_reduce(x, dim, keepdim, "any")
-
-
-def all(x, dim=None, keepdim=False):
-    """True where every element over ``dim`` is non-zero (a bool tensor, no gradient)."""
-    return _logic_reduce(x, dim, keepdim, "all")
-
-
 class LogSumExp(Function):
     """y = log sum_i e^{x_i} = m + log sum_i e^{x_i - m},   m = max_i x_i  (no overflow)
 
@@ -396,20 +379,3 @@ class LogSumExp(Function):
 
 def logsumexp(x, dim, keepdim=False):
     return LogSumExp.apply(x, normalize_dims(dim, x.ndim, "logsumexp"), keepdim)
-
-
-class _quiet:
-    """Silence NumPy's divide/invalid warnings where inf/nan are the documented result."""
-
-    def __init__(self, xp):
-        self.xp = xp
-
-    def __enter__(self):
-        if hasattr(self.xp, "errstate"):
-            self.state = self.xp.errstate(divide="ignore", invalid="ignore")
-            self.state.__enter__()
-
-    def __exit__(self, *exc):
-        if hasattr(self.xp, "errstate"):
-            self.state.__exit__(*exc)
-        return False
