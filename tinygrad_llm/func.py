@@ -34,86 +34,12 @@ name that promises a vectorized program, which it is not. Loop, or batch by hand
 from . import autograd
 from .autograd import enable_grad
 from .backend import get_array_module
-from .ops import clone, permute, reshape, stack
+from .creation import zeros_like
+from .func_args import (all_inputs, argnum_positions, as_tensor_like, check_tensors, flatten,
+                        plain_aux, put, reaches_outside, split_aux, split_by_primal,
+                        tangent_leaves, unflatten)
+from .ops import permute, reshape, stack
 from .tensor import Tensor
-
-
-# ----- pytrees: tuples, lists and dicts of Tensors -------------------------------------------
-
-def _flatten(tree):
-    """(leaves, spec): the Tensors of a nested tuple/list/dict, in order, and its shape."""
-    if isinstance(tree, (tuple, list)):
-        leaves, specs = [], []
-        for item in tree:
-            sub, spec = _flatten(item)
-            leaves += sub
-            specs.append((len(sub), spec))
-        return leaves, (type(tree), specs)
-    if isinstance(tree, dict):
-        leaves, spec = _flatten(list(tree.values()))
-        return leaves, (dict, (list(tree.keys()), spec))
-    return [tree], None
-
-
-def _unflatten(spec, leaves):
-    """The inverse of _flatten: the same nesting, with ``leaves`` in place of the Tensors."""
-    if spec is None:
-        return leaves[0]
-    kind, inner = spec
-    if kind is dict:
-        keys, list_spec = inner
-        return dict(zip(keys, _unflatten(list_spec, leaves)))
-    items, start = [], 0
-    for n, sub in inner:
-        items.append(_unflatten(sub, leaves[start:start + n]))
-        start += n
-    return kind(items)
-
-
-def _check_tensors(leaves, what):
-    for k, t in enumerate(leaves):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{what}: expected Tensors (or tuples/lists/dicts of Tensors), "
-                            f"got {type(t).__name__} at position {k}")
-
-
-def _differentiable_inputs(tree, what):
-    """(tree with fresh leaves, its leaves, ids of the leaves made here) for one argument."""
-    leaves, spec = _flatten(tree)
-    _check_tensors(leaves, what)
-    new, own = [], set()
-    for t in leaves:
-        if t.dtype.kind != "f":
-            raise TypeError(f"{what}: can only differentiate with respect to floating point "
-                            f"tensors, got dtype {t.dtype}")
-        if t.requires_grad:
-            t = clone(t)   # a variable of this transform's own (see the module docstring)
-        else:
-            t = t.detach().requires_grad_()
-            own.add(id(t))
-        new.append(t)
-    return _unflatten(spec, new), new, own
-
-
-def _reaches_outside(tensors, own):
-    """Does any tensor depend on a tensor that requires grad and is not one of our own fresh
-    leaves (ids in ``own``)? Walks the graph iteratively."""
-    stack_, seen = [t for t in tensors if t.requires_grad], set()
-    while stack_:
-        t = stack_.pop()
-        if t._ctx is None:
-            if id(t) not in own:
-                return True
-            continue
-        if id(t._ctx) in seen:
-            continue
-        seen.add(id(t._ctx))
-        stack_ += [p for p in t._ctx.parents if p is not None and p.requires_grad]
-    return False
-
-
-def _zeros_like(t):
-    return Tensor._wrap(get_array_module(t.data).zeros(t.shape, dtype=t.dtype))
 
 
 def _grads(outputs, inputs, grad_outputs, create_graph):
@@ -121,76 +47,14 @@ def _grads(outputs, inputs, grad_outputs, create_graph):
     The graph is kept (retain_graph=True): callers may differentiate the same outputs again."""
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
     if not pairs:
-        return [_zeros_like(x) for x in inputs]
+        return [zeros_like(x) for x in inputs]
     found = autograd.grad([o for o, _ in pairs], inputs, grad_outputs=[g for _, g in pairs],
                           retain_graph=True, create_graph=create_graph, allow_unused=True)
-    return [_zeros_like(x) if g is None else g for g, x in zip(found, inputs)]
+    return [zeros_like(x) if g is None else g for g, x in zip(found, inputs)]
 
 
 def _plain(tree_leaves, keep_graph):
     return tree_leaves if keep_graph else [t.detach() for t in tree_leaves]
-
-
-def _argnums(argnums, n_args, what):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for i in nums:
-        if not -n_args <= i < n_args:
-            raise IndexError(f"{what}: argnums={argnums} but the function got {n_args} "
-                             f"positional arguments")
-    return tuple(i % n_args for i in nums)
-
-
-def _split_aux(out, has_aux, what):
-    if not has_aux:
-        return out, None
-    if not (isinstance(out, tuple) and len(out) == 2):
-        raise TypeError(f"{what}(f, has_aux=True): f must return a pair (output, aux)")
-    return out
-
-
-def _plain_aux(aux, own):
-    """aux without the history it has through our own fresh leaves (as torch.func returns
-    it); Tensors that depend on something outside keep their graph."""
-    leaves, spec = _flatten(aux)
-    leaves = [t.detach() if isinstance(t, Tensor) and t.requires_grad
-              and not _reaches_outside([t], own) else t for t in leaves]
-    return _unflatten(spec, leaves)
-
-
-def _put(args, nums, values):
-    args = list(args)
-    for i, v in zip(nums, values):
-        args[i] = v
-    return args
-
-
-def _all_inputs(primals, what):
-    """Fresh leaves for every primal: (new primals, all leaves, own ids, per-primal specs)."""
-    inputs, leaves, own, specs = [], [], set(), []
-    for p in primals:
-        new, sub, mine = _differentiable_inputs(p, what)
-        inputs.append(new)
-        leaves += sub
-        own |= mine
-        specs.append((len(sub), _flatten(new)[1]))
-    return inputs, leaves, own, specs
-
-
-def _split_by_primal(flat, specs):
-    result, start = [], 0
-    for n, spec in specs:
-        result.append(_unflatten(spec, flat[start:start + n]))
-        start += n
-    return result
-
-
-def _as_tensor_like(v, like, what):
-    if not isinstance(v, Tensor):
-        v = Tensor._wrap(get_array_module(like.data).asarray(v, dtype=like.dtype))
-    if tuple(v.shape) != tuple(like.shape):
-        raise ValueError(f"{what}: expected a tensor of shape {tuple(like.shape)}, got "
-                         f"{tuple(v.shape)}")
-    return v
 
 
 def _scalar_seed(value, what):
@@ -211,17 +75,17 @@ def grad_and_value(f, argnums=0, has_aux=False):
     With ``has_aux=True`` f returns ``(value, aux)`` and the result is ``(grad, (value, aux))``.
     """
     def wrapper(*args):
-        nums = _argnums(argnums, len(args), "grad")
+        nums = argnum_positions(argnums, len(args), "grad")
         with enable_grad():
-            inputs, leaves, own, specs = _all_inputs([args[i] for i in nums], "grad")
-            value, aux = _split_aux(f(*_put(args, nums, inputs)), has_aux, "grad")
+            inputs, leaves, own, specs = all_inputs([args[i] for i in nums], "grad")
+            value, aux = split_aux(f(*put(args, nums, inputs)), has_aux, "grad")
             seed = _scalar_seed(value, "grad")
-            keep = _reaches_outside([value], own)
+            keep = reaches_outside([value], own)
             flat = _grads([value], leaves, [seed], create_graph=keep)
-        per_arg = _split_by_primal(flat, specs)
+        per_arg = split_by_primal(flat, specs)
         result = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
         value = _plain([value], keep)[0]
-        return (result, (value, _plain_aux(aux, own))) if has_aux else (result, value)
+        return (result, (value, plain_aux(aux, own))) if has_aux else (result, value)
     return wrapper
 
 
@@ -244,31 +108,31 @@ def vjp(f, *primals, has_aux=False):
     may be called several times. With ``has_aux=True`` the result is (out, vjp_fn, aux).
     """
     with enable_grad():
-        inputs, leaves, own, specs = _all_inputs(primals, "vjp")
-        out, aux = _split_aux(f(*inputs), has_aux, "vjp")
-    out_leaves, out_spec = _flatten(out)
-    _check_tensors(out_leaves, "vjp: the output of f")
-    outside = _reaches_outside(out_leaves, own)
+        inputs, leaves, own, specs = all_inputs(primals, "vjp")
+        out, aux = split_aux(f(*inputs), has_aux, "vjp")
+    out_leaves, out_spec = flatten(out)
+    check_tensors(out_leaves, "vjp: the output of f")
+    outside = reaches_outside(out_leaves, own)
 
     def vjp_fn(cotangents):
-        cots, spec = _flatten(cotangents)
+        cots, spec = flatten(cotangents)
         if spec != out_spec:
             raise ValueError("vjp_fn: the cotangents must have the structure of f's output")
-        cots = [_as_tensor_like(c, o, "vjp_fn") for c, o in zip(cots, out_leaves)]
+        cots = [as_tensor_like(c, o, "vjp_fn") for c, o in zip(cots, out_leaves)]
         keep = outside or any(c.requires_grad for c in cots)
         with enable_grad():
             flat = _plain(_grads(out_leaves, leaves, cots, create_graph=keep), keep)
-        return tuple(_split_by_primal(flat, specs))
+        return tuple(split_by_primal(flat, specs))
 
-    out = _unflatten(out_spec, _plain(out_leaves, outside))
-    return (out, vjp_fn, _plain_aux(aux, own)) if has_aux else (out, vjp_fn)
+    out = unflatten(out_spec, _plain(out_leaves, outside))
+    return (out, vjp_fn, plain_aux(aux, own)) if has_aux else (out, vjp_fn)
 
 
 # ----- jvp and hvp: two backward passes --------------------------------------------------------
 
 def _transposed(out_leaves, leaves):
     """Dummy cotangents u = 0 (leaves) and g(u) = J^T u with its graph recorded."""
-    us = [_zeros_like(o).requires_grad_() for o in out_leaves]
+    us = [zeros_like(o).requires_grad_() for o in out_leaves]
     return us, _grads(out_leaves, leaves, us, create_graph=True)
 
 
@@ -286,19 +150,16 @@ def jvp(f, primals, tangents):
     second differentiates it with respect to u. ``primals`` and ``tangents`` are tuples of the
     same structure; J v has the structure of f's output.
     """
-    primals, tangents = tuple(primals), tuple(tangents)
-    tan_leaves, tan_spec = _flatten(tangents)
-    if tan_spec != _flatten(primals)[1]:
-        raise ValueError("jvp: tangents must have the structure of primals")
+    primals, tan_leaves = tangent_leaves(primals, tangents, "jvp")
     with enable_grad():
-        inputs, leaves, own, _ = _all_inputs(primals, "jvp")
-        out_leaves, out_spec = _flatten(f(*inputs))
-        _check_tensors(out_leaves, "jvp: the output of f")
-        tan_leaves = [_as_tensor_like(v, x, "jvp") for v, x in zip(tan_leaves, leaves)]
-        keep = _reaches_outside(out_leaves, own) or any(v.requires_grad for v in tan_leaves)
+        inputs, leaves, own, _ = all_inputs(primals, "jvp")
+        out_leaves, out_spec = flatten(f(*inputs))
+        check_tensors(out_leaves, "jvp: the output of f")
+        tan_leaves = [as_tensor_like(v, x, "jvp") for v, x in zip(tan_leaves, leaves)]
+        keep = reaches_outside(out_leaves, own) or any(v.requires_grad for v in tan_leaves)
         us, gs = _transposed(out_leaves, leaves)
         jv = _plain(_jacobian_times(us, gs, tan_leaves, keep), keep)
-    return _unflatten(out_spec, _plain(out_leaves, keep)), _unflatten(out_spec, jv)
+    return unflatten(out_spec, _plain(out_leaves, keep)), unflatten(out_spec, jv)
 
 
 def hvp(f, primals, tangents):
@@ -309,19 +170,16 @@ def hvp(f, primals, tangents):
     which equals H v because the Hessian of a twice continuously differentiable f is
     symmetric. H v has the structure of primals.
     """
-    primals, tangents = tuple(primals), tuple(tangents)
-    tan_leaves, tan_spec = _flatten(tangents)
-    if tan_spec != _flatten(primals)[1]:
-        raise ValueError("hvp: tangents must have the structure of primals")
+    primals, tan_leaves = tangent_leaves(primals, tangents, "hvp")
     with enable_grad():
-        inputs, leaves, own, specs = _all_inputs(primals, "hvp")
+        inputs, leaves, own, specs = all_inputs(primals, "hvp")
         value = f(*inputs)
         seed = _scalar_seed(value, "hvp")
-        tan_leaves = [_as_tensor_like(v, x, "hvp") for v, x in zip(tan_leaves, leaves)]
-        keep = _reaches_outside([value], own) or any(v.requires_grad for v in tan_leaves)
+        tan_leaves = [as_tensor_like(v, x, "hvp") for v, x in zip(tan_leaves, leaves)]
+        keep = reaches_outside([value], own) or any(v.requires_grad for v in tan_leaves)
         g = _grads([value], leaves, [seed], create_graph=True)
         hv = _plain(_grads(g, leaves, tan_leaves, create_graph=keep), keep)
-    return _plain([value], keep)[0], tuple(_split_by_primal(hv, specs))
+    return _plain([value], keep)[0], tuple(split_by_primal(hv, specs))
 
 
 # ----- Jacobians and Hessians ------------------------------------------------------------------
@@ -338,23 +196,23 @@ def _jacobian_transform(f, argnums, has_aux, forward):
     what = "jacfwd" if forward else "jacrev"
 
     def wrapper(*args):
-        nums = _argnums(argnums, len(args), what)
+        nums = argnum_positions(argnums, len(args), what)
         with enable_grad():
-            inputs, leaves, own, specs = _all_inputs([args[i] for i in nums], what)
-            out, aux = _split_aux(f(*_put(args, nums, inputs)), has_aux, what)
-            out_leaves, out_spec = _flatten(out)
-            _check_tensors(out_leaves, f"{what}: the output of f")
-            keep = _reaches_outside(out_leaves, own)
+            inputs, leaves, own, specs = all_inputs([args[i] for i in nums], what)
+            out, aux = split_aux(f(*put(args, nums, inputs)), has_aux, what)
+            out_leaves, out_spec = flatten(out)
+            check_tensors(out_leaves, f"{what}: the output of f")
+            keep = reaches_outside(out_leaves, own)
             if forward:
                 blocks = _jacobian_by_columns(out_leaves, leaves, keep)
             else:
                 blocks = [_jacobian_by_rows(o, leaves, keep) for o in out_leaves]
         per_output = []
         for row in blocks:
-            per_arg = _split_by_primal(_plain(row, keep), specs)
+            per_arg = split_by_primal(_plain(row, keep), specs)
             per_output.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
-        jac = _unflatten(out_spec, per_output)
-        return (jac, _plain_aux(aux, own)) if has_aux else jac
+        jac = unflatten(out_spec, per_output)
+        return (jac, plain_aux(aux, own)) if has_aux else jac
     return wrapper
 
 
@@ -372,7 +230,7 @@ def _jacobian_by_columns(out_leaves, leaves, keep):
     for j, x in enumerate(leaves):
         cols = []
         for k in range(x.numel()):
-            tangents = [_one_hot(x, k) if i == j else _zeros_like(t) for i, t in enumerate(leaves)]
+            tangents = [_one_hot(x, k) if i == j else zeros_like(t) for i, t in enumerate(leaves)]
             cols.append(_jacobian_times(us, gs, tangents, keep))
         for i, o in enumerate(out_leaves):
             block = reshape(stack([c[i] for c in cols]), *(x.shape + o.shape))
