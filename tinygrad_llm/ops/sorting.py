@@ -31,6 +31,16 @@ def _argsort(data, axis, descending):
     return (n - 1 - xp.flip(order, axis)).astype(xp.int64)
 
 
+def _sorted_positions(x, axis, start, stop, descending):
+    """(values, indices) at the positions start:stop of x sorted along ``axis``."""
+    from ..tensor import Tensor
+    from .indexing import gather
+    order = _argsort(x.data, axis, descending)
+    index = (slice(None),) * axis + (slice(start, stop),)
+    indices = Tensor._wrap(get_array_module(order).ascontiguousarray(order[index]))
+    return gather(x, axis, indices), indices
+
+
 def _axis(x, dim, op):
     (axis,) = normalize_dims(dim, x.ndim, op) if x.ndim else (None,)
     return axis
@@ -65,44 +75,34 @@ def topk(x, k, dim=-1, largest=True, sorted=True):
 
     The result is always sorted (``sorted=False`` allows any order, so this order is valid).
     """
-    from ..tensor import Tensor
-    from .indexing import gather
     if x.ndim == 0:
         if k not in (0, 1):
             raise RuntimeError(f"topk: selected index k out of range (k = {k} for a 0-d tensor)")
-        return TopkResult(x * 1, Tensor._wrap(get_array_module(x.data).zeros((), "int64")))
+        return TopkResult(x * 1, argsort(x))                 # position 0
     axis = _axis(x, dim, "topk")
     n = x.shape[axis]
     k = operator.index(k)
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k out of range (k = {k}, dimension {axis} "
                            f"has size {n})")
-    order = _argsort(x.data, axis, descending=largest)
-    index = (slice(None),) * axis + (slice(0, k),)
-    indices = Tensor._wrap(get_array_module(order).ascontiguousarray(order[index]))
-    return TopkResult(gather(x, axis, indices), indices)
+    return TopkResult(*_sorted_positions(x, axis, 0, k, descending=largest))
 
 
 def kthvalue(x, k, dim=-1, keepdim=False):
     """(values, indices) of the k-th smallest entry (k counts from 1) along ``dim``."""
-    from ..tensor import Tensor
-    from .indexing import gather
     from .shape import squeeze
     if x.ndim == 0:
         if k != 1:
             raise RuntimeError(f"kthvalue: selected index k out of range (k = {k} for a 0-d "
                                "tensor)")
-        return KthvalueResult(x * 1, Tensor._wrap(get_array_module(x.data).zeros((), "int64")))
+        return KthvalueResult(x * 1, argsort(x))             # position 0
     axis = _axis(x, dim, "kthvalue")
     n = x.shape[axis]
     k = operator.index(k)
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue: selected index k out of range (k = {k}, dimension "
                            f"{axis} has size {n})")
-    order = _argsort(x.data, axis, descending=False)
-    index = (slice(None),) * axis + (slice(k - 1, k),)
-    indices = Tensor._wrap(get_array_module(order).ascontiguousarray(order[index]))
-    values = gather(x, axis, indices)
+    values, indices = _sorted_positions(x, axis, k - 1, k, descending=False)
     if not keepdim:
         values, indices = squeeze(values, axis), squeeze(indices, axis)
     return KthvalueResult(values, indices)
