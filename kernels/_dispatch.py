@@ -36,10 +36,10 @@ def env_setting():
     """TINYGRAD_LLM_KERNELS as set right now, lower case ("" when unset). Read at every kernel
     call, so it is read from os.environ's own dict: os.environ.get costs 0.7 us (it encodes the
     key and decodes the value each time), a few percent of a small model's training step."""
-    value = _ENVIRON_DATA.get(_ENV_KEY) if _ENVIRON_DATA is not None else None
-    if value is None:
-        return os.environ.get(ENV_VAR, "").strip().lower() if _ENVIRON_DATA is None else ""
-    return os.environ.decodevalue(value).strip().lower()
+    if _ENVIRON_DATA is None:                             # not CPython's os.environ
+        return os.environ.get(ENV_VAR, "").strip().lower()
+    value = _ENVIRON_DATA.get(_ENV_KEY)
+    return "" if value is None else os.environ.decodevalue(value).strip().lower()
 
 
 _ENVIRON_DATA = getattr(os.environ, "_data", None)        # CPython's mapping behind os.environ

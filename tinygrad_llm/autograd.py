@@ -268,6 +268,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return (result[0],) if single else tuple(result)
 
 
+def unit_seed(out):
+    """d(out)/d(out) = 1 for a one-element output, as an array shaped like it (np.array(1) and
+    a reshape: np.ones costs 0.7 us more, once per training step)."""
+    seed = array_module(out.data).array(1, dtype=out.dtype)
+    return seed.reshape(out.shape) if out.data.ndim else seed
+
+
 def _as_tensor_list(xs, what):
     xs = [xs] if isinstance(xs, Tensor) else list(xs)
     for x in xs:
@@ -298,7 +305,7 @@ def _roots_and_seeds(outputs, grad_outputs, create_graph):
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; this tensor has "
                     f"shape {tuple(out.shape)}: pass a gradient of that shape")
-            g = array_module(out.data).ones(out.shape, dtype=out.dtype)
+            g = unit_seed(out)
         else:
             graph_seed = create_graph and isinstance(g, Tensor)
             g = g if graph_seed else (g.data if isinstance(g, Tensor) else g)

@@ -53,8 +53,7 @@ def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs
     if root_ctxs:
         if create_graph:                  # every VJP below is recorded as Tensor ops
             with autograd.enable_grad():
-                _walk(root_ctxs, grads, targets, retain_graph, accumulate,
-                      _output_tensors(roots, root_ctxs))
+                _walk(root_ctxs, grads, targets, retain_graph, accumulate, roots)
         else:
             _walk(root_ctxs, grads, targets, retain_graph, accumulate, None)
     return targets.results()
@@ -65,10 +64,12 @@ def backward_from(root, seed, retain_graph):
     _walk((root._ctx,), {root._ctx: seed}, _EVERY_LEAF, retain_graph, True, None)
 
 
-def _walk(root_ctxs, grads, targets, retain_graph, accumulate, outputs):
+def _walk(root_ctxs, grads, targets, retain_graph, accumulate, recorded_roots):
     """The nodes in reverse topological order, each turning its output's gradient into its
-    inputs' gradients. ``outputs`` ({node: output Tensor}) only when recording."""
+    inputs' gradients. ``recorded_roots``: the output tensors when the walk is recorded
+    (create_graph=True), else None."""
     order, pending = _topological_order(root_ctxs)
+    outputs = None if recorded_roots is None else _output_tensors(recorded_roots, order)
     if not accumulate:                               # autograd.grad runs no hooks
         pending = {}
     elif targets.inputs is not None:
@@ -132,19 +133,17 @@ class _Targets:
 
     def __init__(self, inputs):
         self.inputs = inputs
-        self.leaves = {}      # tensor -> leaf tensor among inputs
+        self.leaves = set()   # the leaves among inputs
         self.at_node = {}     # node -> intermediate tensor among inputs (its output)
         self.found = {}       # tensor -> gradient collected for it
         for t in inputs or ():
             if t._ctx is None:
-                self.leaves[t] = t
+                self.leaves.add(t)
             else:
                 self.at_node[t._ctx] = t
 
     def needed_nodes(self, order):
-        """The nodes whose backward leads to an input (all of them when inputs is None)."""
-        if self.inputs is None:
-            return set(order)
+        """The nodes whose backward leads to one of the inputs."""
         needed = set()
         for node in order:                   # inputs first: a node's parents are known already
             if node._freed:                  # reached, so that the walk reports it
@@ -170,8 +169,7 @@ class _Targets:
         if accumulate:                       # backward(inputs=...): into .grad, leaf or not
             _accumulate_leaf(t, g)
         else:
-            key = t
-            self.found[key] = self.found[key] + g if key in self.found else g
+            self.found[t] = self.found[t] + g if t in self.found else g
 
     def results(self):
         return [self.found.get(t) for t in self.inputs] if self.inputs is not None else None
@@ -191,10 +189,10 @@ def _references_to_a_lone_gradient():
 _ALONE = _references_to_a_lone_gradient()
 
 
-def _output_tensors(roots, root_ctxs):
+def _output_tensors(roots, order):
     """{node: the Tensor it produced}, for swapping a saved output array for its Tensor."""
     out = {r._ctx: r for r in roots if r._ctx is not None}
-    for node in _topological_order(root_ctxs)[0]:
+    for node in order:
         for p in node.parents:
             if p is not None and p._ctx is not None:
                 out[p._ctx] = p

@@ -203,10 +203,7 @@ class Tensor(Operators, OpMethods):
         gradients can be differentiated again (``retain_graph`` then defaults to True)."""
         if (gradient is None and not create_graph and inputs is None and self.requires_grad
                 and self.data.size == 1):   # loss.backward(), once per step: nothing to check
-            seed = backend.get_array_module(self.data).array(1, dtype=self.dtype)  # d(loss)/d(loss)
-            if self.data.ndim:
-                seed = seed.reshape(self.shape)
-            _backprop.backward_from(self, seed, bool(retain_graph))
+            _backprop.backward_from(self, autograd.unit_seed(self), bool(retain_graph))
         else:
             autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
