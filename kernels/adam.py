@@ -124,6 +124,13 @@ def _adam_update_cpu(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, dec
         _adam_range(*flat, v_max, 0, p.size, *hyper)
 
 
+def _kernel_takes(arrays, impl):
+    """Whether the numba kernel runs: C-contiguous NumPy arrays of one float dtype."""
+    return (_dispatch.choose_impl(*arrays, impl=impl) == "cpu"
+            and arrays[0].dtype.kind == "f"
+            and all(a.dtype == arrays[0].dtype and a.flags.c_contiguous for a in arrays))
+
+
 def adam_update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
                 bias_correction1, bias_correction2_sqrt, impl="auto"):
     """One Adam/AdamW update of p, m, v (and v_max when amsgrad) in place.
@@ -131,10 +138,7 @@ def adam_update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decouple
     bias_correction1 = 1 - beta1^t, bias_correction2_sqrt = sqrt(1 - beta2^t). The numba
     kernel runs for C-contiguous NumPy arrays of one float dtype; the reference otherwise.
     """
-    arrays = [a for a in (p, g, m, v, v_max) if a is not None]
-    fast = (_dispatch.choose_impl(*arrays, impl=impl) == "cpu"
-            and len({a.dtype for a in arrays}) == 1 and p.dtype.kind == "f"
-            and all(a.flags.c_contiguous for a in arrays))
+    fast = _kernel_takes([a for a in (p, g, m, v, v_max) if a is not None], impl)
     update = _adam_update_cpu if fast else adam_update_ref
     update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
            bias_correction1, bias_correction2_sqrt)
@@ -167,9 +171,7 @@ def adam_update_many(updates, lr, beta1, beta2, eps, weight_decay, decoupled, am
     batched = {}
     for p, g, m, v, v_max, t in updates:
         arrays = (p, g, m, v) if v_max is None else (p, g, m, v, v_max)
-        if (p.size >= PARALLEL_MIN_SIZE or p.dtype.kind != "f"
-                or _dispatch.choose_impl(*arrays, impl=impl) != "cpu"
-                or any(a.dtype != p.dtype or not a.flags.c_contiguous for a in arrays)):
+        if p.size >= PARALLEL_MIN_SIZE or not _kernel_takes(arrays, impl):
             adam_update(p, g, m, v, v_max, lr, beta1, beta2, eps, weight_decay, decoupled,
                         amsgrad, 1 - beta1 ** t, math.sqrt(1 - beta2 ** t), impl=impl)
             continue
