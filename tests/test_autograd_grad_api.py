@@ -254,3 +254,18 @@ def test_a_pytorch_program_reaches_func_and_autograd_grad_after_a_plain_import()
     close(hessian, expected)
     (g,) = tt.autograd.grad((x * x).sum(), x)
     close(g, 2 * xt)
+
+
+@pytest.mark.parametrize("name", ["exp", "expm1", "sqrt", "rsqrt", "reciprocal", "tan", "tanh",
+                                  "sigmoid", "log"])
+def test_ops_on_0d_tensors_are_differentiated_twice(name):
+    """NumPy returns a scalar, not an array, for a 0-d input; the op's saved output must
+    still be recognised as its output (Function.apply makes it the Tensor's own array)."""
+    x, xt = pair(0.7)
+    (g,) = grad(getattr(x, name)() * x, x, create_graph=True)
+    (h,) = grad(g, x)
+    (gt,) = torch.autograd.grad(getattr(xt, name)() * xt, xt, create_graph=True)
+    (ht,) = torch.autograd.grad(gt, xt)
+    close(h, ht)
+    y = x.exp()
+    assert y.data is y._ctx.saved[0]          # the saved output is the Tensor's own array

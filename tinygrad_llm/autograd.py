@@ -24,6 +24,8 @@ Grad mode is the one global switch: ``with no_grad(): ...`` records no graph.
 """
 import functools
 
+import numpy as np
+
 from .kernels.fastnp import array_module
 
 _grad_enabled = True
@@ -132,6 +134,8 @@ class Function:
         raw, parents, needs = _unwrap(cls, args)   # tensors -> arrays, constants as they are
         ctx = cls()
         out = ctx.forward(*raw, **kwargs)
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = _array_of_scalar(ctx, out)       # NumPy's ufuncs give scalars for 0-d inputs
         if not _grad_enabled:                      # inference (no_grad): no graph at all
             return Tensor._wrap(out)
         if True not in needs or out.dtype.kind != "f":
@@ -155,6 +159,16 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}Backward>"
+
+
+def _array_of_scalar(ctx, out):
+    """A 0-d array for a NumPy scalar output, also in place of it among the saved values: a
+    saved output must be the very array its Tensor holds (for the version check and for the
+    recorded backward pass, which swaps it for that Tensor)."""
+    arr = np.asarray(out)
+    if ctx.saved:
+        ctx.saved = tuple(arr if s is out else s for s in ctx.saved)
+    return arr
 
 
 def records_graph(g):

@@ -14,7 +14,6 @@ Tensor (backprop.py), which it could not do for a copy.
 """
 import numpy as np
 
-from ..autograd import records_graph
 from ..backend import get_array_module
 from ..dtypes import promote, result_type
 from .array_methods import as_dtype, sum_over
@@ -39,12 +38,6 @@ def zero_where(cond, x):
     if isinstance(cond, bool):
         return xp.zeros_like(x) if cond else x
     return xp.where(cond, 0, x)
-
-
-def as_array(x):
-    """x itself, or a 0-d array where a NumPy ufunc gave a scalar for 0-d inputs: an op that
-    saves its output must save the very array its Tensor holds (create_graph swaps it)."""
-    return x if x.__class__ is np.ndarray else get_array_module(x).asarray(x)
 
 
 def _shape(x):

@@ -12,8 +12,8 @@ from ..autograd import Function, records_graph
 from ..backend import get_array_module
 from ..dtypes import result_type, to_float
 from .array_methods import as_dtype
-from .broadcasting import (_as_input_dtypes, _as_promoted, _promote, _quiet, _shape, as_array,
-                           unbroadcast, zero_where)
+from .broadcasting import (_as_input_dtypes, _as_promoted, _promote, _quiet, _shape, unbroadcast,
+                           zero_where)
 
 
 # ----- arithmetic ---------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class Div(Function):
             a = to_float(a)          # true division of integers gives the default float dtype
         if getattr(b, "dtype", None) is not None and b.dtype.kind not in "fc":
             b = b.astype(a.dtype) if hasattr(a, "dtype") else to_float(b)
-        out = as_array(a / b)
+        out = a / b
         self.save_for_backward(b_input, out)
         self.a_shape = _shape(a)
         return out
@@ -126,7 +126,7 @@ class Pow(Function):
         a, b = _promote(self, a, b)
         xp = get_array_module(a, b)
         with _quiet(xp):
-            out = as_array(a ** b)
+            out = a ** b
         self.save_for_backward(a_input, b_input, out)
         return out
 

@@ -10,7 +10,6 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import to_float
 from ..kernels import special
-from .broadcasting import as_array
 
 
 # ----- the Functions ----------------------------------------------------------
@@ -45,7 +44,7 @@ class Tan(Function):
     """y = tan x;   dy/dx = 1 + tan^2 x = 1 + y^2."""
 
     def forward(self, x):
-        y = as_array(get_array_module(x).tan(to_float(x)))
+        y = get_array_module(x).tan(to_float(x))
         self.save_for_backward(y)
         return y
 

@@ -13,7 +13,6 @@ import math
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import to_float
-from .broadcasting import as_array
 
 
 # ----- exponentials and logarithms ----------------------------------------------------------
@@ -22,7 +21,7 @@ class Exp(Function):
     """y = e^x;   dy/dx = e^x = y   (so the output is saved, not the input)."""
 
     def forward(self, x):
-        y = as_array(get_array_module(x).exp(to_float(x)))
+        y = get_array_module(x).exp(to_float(x))
         self.save_for_backward(y)
         return y
 
@@ -74,7 +73,7 @@ class Expm1(Function):
     """y = e^x - 1 (accurate for small x);   dy/dx = e^x = y + 1."""
 
     def forward(self, x):
-        y = as_array(get_array_module(x).expm1(to_float(x)))
+        y = get_array_module(x).expm1(to_float(x))
         self.save_for_backward(y)
         return y
 
@@ -89,7 +88,7 @@ class Sqrt(Function):
     """y = sqrt(x);   dy/dx = 1 / (2 sqrt(x)) = 1 / (2 y)   (inf at x = 0, as in PyTorch)."""
 
     def forward(self, x):
-        y = as_array(get_array_module(x).sqrt(to_float(x)))
+        y = get_array_module(x).sqrt(to_float(x))
         self.save_for_backward(y)
         return y
 
@@ -102,7 +101,7 @@ class Rsqrt(Function):
     """y = 1 / sqrt(x);   dy/dx = -1 / (2 x^(3/2)) = -y^3 / 2."""
 
     def forward(self, x):
-        y = as_array(1 / get_array_module(x).sqrt(to_float(x)))
+        y = 1 / get_array_module(x).sqrt(to_float(x))
         self.save_for_backward(y)
         return y
 
@@ -115,7 +114,7 @@ class Reciprocal(Function):
     """y = 1 / x;   dy/dx = -1 / x^2 = -y^2."""
 
     def forward(self, x):
-        y = as_array(1 / to_float(x))
+        y = 1 / to_float(x)
         self.save_for_backward(y)
         return y
 
