@@ -34,16 +34,13 @@ from .ops import softmax as _softmax
 from .ops.elementwise import Dropout
 from .ops.indexing import Embedding
 from .ops.matmul import Linear
-from .tensor import Tensor
+from .tensor import Tensor, data_of
+from .attention_masks import attention_masks, causal_mask, repeat_kv_heads, to_4d
 
 __all__ = ["attention", "cross_entropy", "dropout", "elu", "embedding", "gelu", "hardsigmoid",
            "hardswish", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid",
            "normalize", "one_hot", "packed_self_attention", "pad", "relu",
            "scaled_dot_product_attention", "sigmoid", "silu", "softmax", "softplus", "tanh"]
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 # ----- activations ------------------------------------------------------------------------
@@ -95,69 +92,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, imp
 
 # ----- attention ----------------------------------------------------------------------------
 
-def _float_mask(attn_mask, xp, dtype):
-    """(additive float array or None, Tensor needing grad or None) from a bool/float mask."""
-    if attn_mask is None:
-        return None, None
-    m = xp.asarray(_raw(attn_mask))                 # a NumPy mask moves to a CuPy query
-    if m.dtype == bool:  # SDPA's convention: True = this key takes part
-        return xp.where(m, dtype.type(0), dtype.type(-np.inf)), None
-    if m.dtype.kind != "f":
-        raise TypeError(f"attn_mask must be bool or float, got dtype {m.dtype}")
-    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
-        return None, attn_mask
-    return m.astype(dtype, copy=False), None
-
-
-def _causal_mask(xp, tq, tk, dtype, offset=0):
-    """Additive (Tq, Tk) mask: query i sees keys j <= i + offset (0: PyTorch's is_causal,
-    aligned top-left; Tk - Tq: aligned bottom-right, the last query sees every key)."""
-    allowed = xp.arange(tk)[None, :] <= xp.arange(tq)[:, None] + offset
-    return xp.where(allowed, dtype.type(0), dtype.type(-np.inf))
-
-
-def _to_4d(mask, nd):
-    """An additive mask broadcastable to (*lead, Tq, Tk) with len(lead) = nd - 2, as 4-D."""
-    if mask.ndim > nd:
-        raise ValueError(f"attn_mask of shape {tuple(mask.shape)} has more axes than the "
-                         f"query ({nd})")
-    mask = mask.reshape((1,) * (nd - mask.ndim) + tuple(mask.shape))
-    if nd == 3:
-        return mask[:, None]                                      # (B, 1, Tq, Tk)
-    if nd == 2:
-        return mask[None, None]                                   # (1, 1, Tq, Tk)
-    return mask
-
-
-def _attention_masks(query, tk, attn_mask, is_causal, key_padding_mask,
-                     causal_align="top-left"):
-    """(additive float mask array or None, float mask Tensor needing grad or None, causal flag
-    for the kernel, bool key padding mask or None), checked, for a query (..., Tq, E)."""
-    xp = get_array_module(query.data)
-    dtype, nd, tq = query.dtype, query.ndim, query.shape[-2]
-    if attn_mask is not None and is_causal:
-        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal, "
-                         "not both (as in PyTorch)")
-    mask, mask_t = _float_mask(attn_mask, xp, dtype)
-    if causal_align not in ("top-left", "bottom-right"):
-        raise ValueError(f"causal_align must be 'top-left' or 'bottom-right', got "
-                         f"{causal_align!r}")
-    causal = bool(is_causal)
-    if causal and tq != tk and causal_align == "top-left":
-        mask, causal = _causal_mask(xp, tq, tk, dtype), False  # the kernel's is bottom-right
-    kpm = None
-    if key_padding_mask is not None:
-        kpm = xp.asarray(_raw(key_padding_mask))
-        if kpm.dtype != bool:
-            raise TypeError(f"key_padding_mask must be bool (True = ignore that key), got "
-                            f"dtype {kpm.dtype}")
-        if nd < 3 or kpm.shape != (query.shape[0], tk):
-            raise ValueError(f"key_padding_mask of shape {tuple(kpm.shape)} must be "
-                             f"(batch, S) = ({query.shape[0] if nd >= 3 else '?'}, {tk}) for "
-                             f"a query of shape {tuple(query.shape)}")
-    return mask, mask_t, causal, kpm
-
-
 def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
               key_padding_mask=None, generator=None, need_weights=False, impl="auto",
               causal_align="top-left"):
@@ -180,7 +114,7 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                          f"(..., S, E), value (..., S, Ev); got {tuple(query.shape)}, "
                          f"{tuple(key.shape)}, {tuple(value.shape)}")
     tq, tk = query.shape[-2], key.shape[-2]
-    mask, mask_t, causal, kpm = _attention_masks(query, tk, attn_mask, is_causal,
+    mask, mask_t, causal, kpm = attention_masks(query, tk, attn_mask, is_causal,
                                                  key_padding_mask, causal_align)
     fused = (not need_weights and dropout_p == 0 and mask_t is None and nd <= 4
              and value.shape[-1] == query.shape[-1]
@@ -192,7 +126,7 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
             shape4 = (lead[0], 1)
         q4, k4, v4 = (t if nd == 4 else reshape(t, *shape4, *t.shape[-2:])
                       for t in (query, key, value))
-        m4 = None if mask is None else _to_4d(mask, nd)
+        m4 = None if mask is None else to_4d(mask, nd)
         out = _attention.ScaledDotProductAttention.apply(
             q4, k4, v4, causal=causal, key_padding_mask=kpm, attn_mask=m4, scale=scale,
             impl=impl)                                            # (B, H, Tq, D)
@@ -200,7 +134,7 @@ def attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
     # Composite path: one additive mask holding everything, the fused softmax for safety
     total = mask
     if causal:
-        cm = _causal_mask(xp, tq, tk, dtype, offset=tk - tq)    # bottom-right, as the kernel's
+        cm = causal_mask(xp, tq, tk, dtype, offset=tk - tq)    # bottom-right, as the kernel's
         total = cm if total is None else total + cm
     if kpm is not None:
         pad = xp.where(kpm, dtype.type(-np.inf), dtype.type(0))
@@ -229,12 +163,12 @@ def packed_self_attention(qkv, attn_mask=None, is_causal=False, key_padding_mask
         raise ValueError(f"packed_self_attention: qkv must be (3, B, H, T, D), got "
                          f"{tuple(qkv.shape)}")
     q = Tensor._wrap(qkv.data[0])  # (B, H, T, D) view, read for its shape and dtype
-    mask, mask_t, causal, kpm = _attention_masks(q, q.shape[-2], attn_mask, is_causal,
+    mask, mask_t, causal, kpm = attention_masks(q, q.shape[-2], attn_mask, is_causal,
                                                  key_padding_mask)
     if mask_t is not None:
         raise ValueError("packed_self_attention: attn_mask requires grad; use "
                          "scaled_dot_product_attention")
-    m4 = None if mask is None else _to_4d(mask, 4)
+    m4 = None if mask is None else to_4d(mask, 4)
     return _attention.PackedSelfAttention.apply(qkv, causal=causal, key_padding_mask=kpm,
                                             attn_mask=m4, scale=scale, impl=impl)
 
@@ -258,24 +192,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     A query row that sees no key gives 0 output and 0 gradient (PyTorch also gives 0 there).
     """
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
-        key, value = _repeat_kv_heads(query, key, value)
+        key, value = repeat_kv_heads(query, key, value)
     out, _ = attention(query, key, value, attn_mask, dropout_p, is_causal, scale,
                        key_padding_mask, generator, False, impl, causal_align)
-    return out
-
-
-def _repeat_kv_heads(query, key, value):
-    """Grouped-query attention: each key/value head serves H_q / H_kv query heads in a row."""
-    hq, hk = query.shape[-3], key.shape[-3]
-    if hq % hk or value.shape[-3] != hk:
-        raise ValueError(f"enable_gqa: the query's {hq} heads must be a multiple of the key's "
-                         f"and value's heads, got {hk} and {value.shape[-3]}")
-    n = hq // hk
-    out = []
-    for t in (key, value):    # (..., Hk, S, E) -> (..., Hk, n, S, E) -> (..., Hq, S, E)
-        lead = tuple(t.shape[:-3])
-        t = t.unsqueeze(-3).expand(*lead, hk, n, *t.shape[-2:])
-        out.append(t.reshape(*lead, hq, *t.shape[-2:]))
     return out
 
 
@@ -300,7 +219,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
     xp = get_array_module(input.data)
-    t = xp.asarray(_raw(target))                    # NumPy targets move to CuPy logits
+    t = xp.asarray(data_of(target))                    # NumPy targets move to CuPy logits
     if t.dtype.kind == "f":
         return _soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     if t.dtype.kind not in "iu":
@@ -328,7 +247,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="m
                          f"(valid: 0..{c - 1}, or ignore_index={ignore_index})")
     w = None
     if weight is not None:
-        w = xp.asarray(_raw(weight), dtype=input.dtype)
+        w = xp.asarray(data_of(weight), dtype=input.dtype)
         if w.shape != (c,):
             raise ValueError(f"cross_entropy: weight has shape {tuple(w.shape)}, expected "
                              f"({c},)")
@@ -404,7 +323,7 @@ def check_ids(ids, num_embeddings, name="embedding"):
 
 def embedding(input, weight, padding_idx=None):
     """y[...] = weight[input[...]]; the padding_idx row gets no gradient."""
-    ids = check_ids(_raw(input), weight.shape[0])
+    ids = check_ids(data_of(input), weight.shape[0])
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
     return Embedding.apply(weight, ids, padding_idx)

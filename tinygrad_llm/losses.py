@@ -26,7 +26,7 @@ from . import functional as F
 from .autograd import Function, records_graph
 from .backend import get_array_module
 from .ops import clamp, gather, softplus, where
-from .tensor import Tensor
+from .tensor import Tensor, data_of
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -57,10 +57,6 @@ def _as_tensor(value, like):
         return value if value.dtype == like.dtype else value.to(like.dtype)
     xp = get_array_module(like.data)
     return Tensor._wrap(xp.asarray(value, dtype=like.dtype))
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 # ----- regression -----------------------------------------------------------------------------
@@ -199,14 +195,14 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _check_reduction("nll_loss", reduction)
     dim = _class_dim(input, "nll_loss")
     xp = get_array_module(input.data)
-    t = xp.asarray(_raw(target))
+    t = xp.asarray(data_of(target))
     _check_class_targets("nll_loss", input, t, dim, ignore_index)
     keep = t != ignore_index
     safe = xp.where(keep, t, 0).astype(np.int64)            # ignored rows read class 0, weight 0
     picked = gather(input, dim, xp.expand_dims(safe, dim)).squeeze(dim)   # (N, d1..)
     w = keep.astype(input.dtype)
     if weight is not None:
-        w = w * xp.asarray(_raw(weight), dtype=input.dtype)[safe]
+        w = w * xp.asarray(data_of(weight), dtype=input.dtype)[safe]
     loss = -picked * _as_tensor(w, input)         # a constant Tensor: differentiable twice
     if reduction == "mean":
         with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN
@@ -233,7 +229,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, reduction="mean"):
         raise ValueError(f"cosine_embedding_loss: inputs must be (N, D) or (D,), got shape "
                          f"{tuple(input1.shape)}")
     xp = get_array_module(input1.data)
-    t = xp.asarray(_raw(target))
+    t = xp.asarray(data_of(target))
     if tuple(t.shape) != tuple(input1.shape[:-1]):
         raise ValueError(f"cosine_embedding_loss: target of shape {tuple(t.shape)} does not "
                          f"match inputs of shape {tuple(input1.shape)} (expected "

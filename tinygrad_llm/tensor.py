@@ -354,6 +354,11 @@ def _format_values(a):
                                       str(v)})
 
 
+def data_of(x):
+    """x's array when x is a Tensor, else x itself (an array, a number, None)."""
+    return x.data if isinstance(x, Tensor) else x
+
+
 # These modules import Tensor from this file, so they are imported after the class exists.
 from . import backprop as _backprop  # noqa: E402
 from . import ops as _ops  # noqa: E402

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from . import backend, ops
-from .tensor import Tensor
+from .tensor import Tensor, data_of
 
 # dtypes and NumPy's floating-point error switch are shared with NumPy
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -221,15 +221,15 @@ def outer(a, b):
 # ----- constants ---------------------------------------------------------------------------
 
 def zeros_like(x, dtype=None):
-    return Tensor._wrap(_xp(x).zeros_like(_data(x), dtype=dtype))
+    return Tensor._wrap(_xp(x).zeros_like(data_of(x), dtype=dtype))
 
 
 def ones_like(x, dtype=None):
-    return Tensor._wrap(_xp(x).ones_like(_data(x), dtype=dtype))
+    return Tensor._wrap(_xp(x).ones_like(data_of(x), dtype=dtype))
 
 
 def full_like(x, value, dtype=None):
-    return Tensor._wrap(_xp(x).full_like(_data(x), value, dtype=dtype))
+    return Tensor._wrap(_xp(x).full_like(data_of(x), value, dtype=dtype))
 
 
 def zeros(shape, dtype=np.float64, device=None):
@@ -240,12 +240,8 @@ def ones(shape, dtype=np.float64, device=None):
     return Tensor(np.ones(shape, dtype=dtype), device=device)
 
 
-def _data(x):
-    return x.data if isinstance(x, Tensor) else x
-
-
 def _xp(x):
-    return backend.get_array_module(_data(x))
+    return backend.get_array_module(data_of(x))
 
 
 # array_module(x) of a Tensor returns this module (kernels/fastnp.py, backend.py)

@@ -9,10 +9,6 @@ from . import ops as _ops
 from .ops import elementwise as _elementwise
 
 
-def _raw(x):
-    return x.data if isinstance(x, _tensor.Tensor) else x
-
-
 class Operators:
     __slots__ = ()                # Tensor declares the slots
     # NumPy defers to Tensor's reflected operators (as for torch.Tensor): ``array * tensor`` is
@@ -67,43 +63,43 @@ class Operators:
 
     # Comparisons give boolean tensors and carry no gradient.
     def __lt__(self, other):
-        return _tensor.Tensor._wrap(self.data < _raw(other))
+        return _tensor.Tensor._wrap(self.data < _tensor.data_of(other))
 
     def __le__(self, other):
-        return _tensor.Tensor._wrap(self.data <= _raw(other))
+        return _tensor.Tensor._wrap(self.data <= _tensor.data_of(other))
 
     def __gt__(self, other):
-        return _tensor.Tensor._wrap(self.data > _raw(other))
+        return _tensor.Tensor._wrap(self.data > _tensor.data_of(other))
 
     def __ge__(self, other):
-        return _tensor.Tensor._wrap(self.data >= _raw(other))
+        return _tensor.Tensor._wrap(self.data >= _tensor.data_of(other))
 
     def __eq__(self, other):
-        return _tensor.Tensor._wrap(self.data == _raw(other))
+        return _tensor.Tensor._wrap(self.data == _tensor.data_of(other))
 
     def __ne__(self, other):
-        return _tensor.Tensor._wrap(self.data != _raw(other))
+        return _tensor.Tensor._wrap(self.data != _tensor.data_of(other))
 
     def __invert__(self):
         return _tensor.Tensor._wrap(~self.data)
 
     def __and__(self, other):
-        return _tensor.Tensor._wrap(self.data & _raw(other))
+        return _tensor.Tensor._wrap(self.data & _tensor.data_of(other))
 
     def __or__(self, other):
-        return _tensor.Tensor._wrap(self.data | _raw(other))
+        return _tensor.Tensor._wrap(self.data | _tensor.data_of(other))
 
     def __xor__(self, other):
-        return _tensor.Tensor._wrap(self.data ^ _raw(other))
+        return _tensor.Tensor._wrap(self.data ^ _tensor.data_of(other))
 
     def __rand__(self, other):
-        return _tensor.Tensor._wrap(_raw(other) & self.data)
+        return _tensor.Tensor._wrap(_tensor.data_of(other) & self.data)
 
     def __ror__(self, other):
-        return _tensor.Tensor._wrap(_raw(other) | self.data)
+        return _tensor.Tensor._wrap(_tensor.data_of(other) | self.data)
 
     def __rxor__(self, other):
-        return _tensor.Tensor._wrap(_raw(other) ^ self.data)
+        return _tensor.Tensor._wrap(_tensor.data_of(other) ^ self.data)
 
     def __bool__(self):
         if self.data.size != 1:

@@ -22,14 +22,10 @@ Masks, with nn.MultiheadAttention's conventions (note: opposite to SDPA's bool a
 from .. import functional as F
 from ..backend import get_array_module
 from ..ops import permute, reshape, transpose
-from ..tensor import Tensor
+from ..tensor import Tensor, data_of
 from . import init
 from .layers import Linear, _empty
 from .module import Module
-
-
-def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
 
 
 class MultiheadAttention(Module):
@@ -110,7 +106,7 @@ class MultiheadAttention(Module):
         """(additive float mask or None, bool key padding mask or None) for F.attention."""
         mask = None
         if attn_mask is not None:
-            m = _raw(attn_mask)
+            m = data_of(attn_mask)
             if m.dtype == bool:                                  # True = not allowed
                 m = xp.where(m, dtype.type(-float("inf")), dtype.type(0))
             elif isinstance(attn_mask, Tensor) and attn_mask.requires_grad:
@@ -129,7 +125,7 @@ class MultiheadAttention(Module):
             mask = m
         kpm = None
         if key_padding_mask is not None:
-            k = _raw(key_padding_mask)
+            k = data_of(key_padding_mask)
             if tuple(k.shape) != (b, tk):
                 raise ValueError(f"key_padding_mask of shape {tuple(k.shape)} must be "
                                  f"(batch, Tk) = ({b}, {tk})")
@@ -147,7 +143,7 @@ class MultiheadAttention(Module):
         if unbatched:  # (T, E): add a batch axis of 1
             query, key, value = (reshape(t, 1, *t.shape) for t in (query, key, value))
             if key_padding_mask is not None:
-                key_padding_mask = _raw(key_padding_mask)[None]
+                key_padding_mask = data_of(key_padding_mask)[None]
         elif not self.batch_first:  # (T, B, E) -> (B, T, E)
             query, key, value = (transpose(t, 0, 1) for t in (query, key, value))
         b, tq, _ = query.shape
