@@ -39,7 +39,7 @@ from ._cblas import SMALL_GEMM
 from .attention_cpu import BLOCK_K, BLOCK_Q, _attn_bwd_cpu, _attn_fwd_cpu
 from .attention_cuda import attention_backward_cuda, attention_forward_cuda
 
-_MIN_WORK_PER_THREAD = 1 << 18  # multiply-adds below which a thread hand-off costs more
+_MIN_WORK_PER_THREAD = 1 << 20  # multiply-adds below which a thread hand-off costs more
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def attention_backward(q, k, v, out, lse, dout, *, causal=False, key_padding_mas
         with single_threaded_blas():
             D.parallel_items(_attn_bwd_cpu, q.shape[0] * q.shape[1], *args, *bufs,
                              q.dtype.type(scale), bool(causal), *masks, interleave=True,
-                             min_items_per_thread=max(1, 4 * _MIN_WORK_PER_THREAD // per_head))
+                             min_items_per_thread=max(1, _MIN_WORK_PER_THREAD // per_head))
     else:
         attention_backward_cuda(*args, *bufs, q.dtype.type(scale), bool(causal), *masks)
     return tuple(D.write_into(buf, g) for buf, g in zip((dq, dk, dv), bufs))

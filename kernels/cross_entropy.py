@@ -210,6 +210,11 @@ def _check(logits, targets, ignore_index, label_smoothing, reduction):
     return xp, n, v
 
 
+def _min_rows(v):
+    """Rows of V logits per thread below which a second thread costs more than it saves."""
+    return max(1, D.MIN_VALUES_PER_THREAD // max(v, 1))
+
+
 def _row_grad(xp, dloss, targets, ignore_index, reduction, dtype):
     """Per-row upstream gradient g_i (N,) from dloss (scalar, or (N,) for 'none')."""
     n = targets.shape[0]
@@ -244,7 +249,7 @@ def cross_entropy_forward(logits, targets, *, ignore_index=-100, label_smoothing
         lse = xp.empty(n, dtype=logits.dtype)
         if which == "cpu":
             D.parallel_items(_ce_fwd_cpu, n, x, t, int(ignore_index), float(label_smoothing),
-                             rows, lse, min_items_per_thread=max(1, 32768 // max(v, 1)))
+                             rows, lse, min_items_per_thread=_min_rows(v))
         elif n > 0:
             _cuda_kernels(logits.dtype.char)[0][n, D.cuda_threads_per_block()](
                 x, t, int(ignore_index), float(label_smoothing), rows, lse)
@@ -280,7 +285,7 @@ def cross_entropy_backward(logits, targets, lse, dloss=1.0, *, ignore_index=-100
     if which == "cpu":
         D.parallel_items(_ce_bwd_cpu, n, x, t, lse_c, g, int(ignore_index),
                          float(label_smoothing), dx,
-                         min_items_per_thread=max(1, 32768 // max(v, 1)))
+                         min_items_per_thread=_min_rows(v))
     elif n > 0:
         _cuda_kernels(logits.dtype.char)[1][n, D.cuda_threads_per_block()](
             x, t, lse_c, g, int(ignore_index), float(label_smoothing), dx)

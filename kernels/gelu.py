@@ -81,7 +81,8 @@ def gelu_tanh_forward(x, *, impl="auto"):
         return gelu_tanh_forward_ref(x)
     x1 = _flat(np, x)
     y = D.empty_apart(x1.shape, x1.dtype, [x1])
-    D.parallel_items(_gelu_fwd_cpu, -(-x1.size // _BLOCK), x1, y, min_items_per_thread=4)
+    D.parallel_items(_gelu_fwd_cpu, -(-x1.size // _BLOCK), x1, y,
+                     min_items_per_thread=D.MIN_VALUES_PER_THREAD // _BLOCK)
     return y.reshape(x.shape)
 
 
@@ -94,5 +95,5 @@ def gelu_tanh_backward(x, dy, *, impl="auto"):
     x1, dy1 = _flat(np, x), _flat(np, dy)
     dx = D.empty_apart(x1.shape, x1.dtype, [x1, dy1])
     D.parallel_items(_gelu_bwd_cpu, -(-x1.size // _BLOCK), x1, dy1, dx,
-                     min_items_per_thread=4)
+                     min_items_per_thread=D.MIN_VALUES_PER_THREAD // _BLOCK)
     return dx.reshape(x.shape)

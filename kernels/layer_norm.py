@@ -280,7 +280,7 @@ def layer_norm_forward(x, weight=None, bias=None, eps=1e-5, *, out=None, impl="a
     eps_t = x.dtype.type(eps)
     if which == "cpu":
         D.parallel_items(_ln_fwd_cpu, n, x2, w, b, has_w, has_b, eps_t, y2, mean, rstd,
-                         min_items_per_thread=max(1, 32768 // c))
+                         min_items_per_thread=max(1, D.MIN_VALUES_PER_THREAD // c))
     elif n > 0:
         _cuda_kernels(x.dtype.char)[0][n, D.cuda_threads_per_block()](
             x2, w, b, has_w, has_b, eps_t, y2, mean, rstd)
@@ -316,7 +316,7 @@ def layer_norm_backward(dy, x, weight, mean, rstd, *, has_bias=True, out=None, i
     dx2 = out.reshape(n, c) if out.flags.c_contiguous else xp.empty_like(x2)
     w, has_w = _param(xp, weight, x.dtype)
     if which == "cpu":
-        n_chunks = max(1, min(D.num_threads(), n // 64))
+        n_chunks = max(1, min(D.num_threads(), n * c // D.MIN_VALUES_PER_THREAD))
         part_w = np.empty((n_chunks, c), dtype=np.float64)
         part_b = np.empty((n_chunks, c), dtype=np.float64)
         D.parallel_items(_ln_bwd_cpu, n_chunks, dy2, x2, w, has_w, m1, r1, dx2, part_w,

@@ -193,8 +193,8 @@ def _launch_rows(kernel, n_rows, *args):
 # ---------------------------------------------------------------------------------------------
 
 def _min_rows(c):
-    """Rows per thread below which a second thread costs more than it saves (~32K values)."""
-    return max(1, 32768 // max(c, 1))
+    """Rows per thread below which a second thread costs more than it saves."""
+    return max(1, D.MIN_VALUES_PER_THREAD // max(c, 1))
 
 
 def _forward(x, out, impl, log):
