@@ -100,6 +100,30 @@ def test_cached_logits_match_full_forward():
     np.testing.assert_allclose(got, full.data, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("keep", [1, 3, 7, 20])
+def test_logits_to_keep_gives_the_last_positions_of_the_full_forward(keep):
+    model = tiny()
+    idx = np.random.default_rng(3).integers(0, 11, (2, 7))
+    full = model(idx)[0].data
+    kept = model(idx, logits_to_keep=keep)[0]
+    assert kept.shape == (2, min(keep, 7), 11)
+    np.testing.assert_allclose(kept.data, full[:, -keep:], rtol=1e-5, atol=1e-6)
+    caches = [dict() for _ in model.transformer.h]          # with the KV cache too
+    model(idx[:, :4], caches=caches)
+    step = model(idx[:, 4:], caches=caches, logits_to_keep=1)[0].data
+    np.testing.assert_allclose(step[:, 0], full[:, -1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_logits_to_keep_rejects_bad_values_and_targets(bad):
+    model = tiny()
+    idx = np.zeros((1, 4), dtype=np.int64)
+    with pytest.raises(ValueError, match="logits_to_keep"):
+        model(idx, logits_to_keep=bad)
+    with pytest.raises(ValueError, match="logits_to_keep"):
+        model(idx, targets=idx, logits_to_keep=1)
+
+
 def test_gradients_of_a_tiny_gpt_in_float64():
     model = tiny(n_layer=1).double()
     ids = np.array([[1, 2, 3, 4]])

@@ -133,9 +133,12 @@ class GPT(nn.Module):
                     std = 0.02 / math.sqrt(2 * self.config.n_layer)
                 p.data[...] = rng.normal(0.0, std, size=p.shape)
 
-    def forward(self, idx, targets=None, caches=None):
+    def forward(self, idx, targets=None, caches=None, logits_to_keep=0):
         """idx (B, T) int -> logits (B, T, V); with targets (B, T), also the mean cross-entropy
-        (targets of -100 are ignored). ``caches`` (one dict per layer) enables the KV cache."""
+        (targets of -100 are ignored). ``caches`` (one dict per layer) enables the KV cache.
+        ``logits_to_keep`` = n > 0: logits of the last n positions only, (B, n, V), as in
+        Hugging Face's models: generation needs one position, and the output head is the
+        largest product of a big-vocabulary model (GPT-2: 768 x 50257 per position)."""
         idx = idx if isinstance(idx, Tensor) else Tensor(idx, dtype=np.int64)
         B, T = idx.shape
         past = 0
@@ -149,8 +152,15 @@ class GPT(nn.Module):
         x = tr.drop(tr.wte(idx) + tr.wpe(pos))                            # (B, T, C)
         for i, block in enumerate(tr.h):
             x = block(x, None if caches is None else caches[i])
+        if isinstance(logits_to_keep, bool) or not isinstance(logits_to_keep, int) \
+                or logits_to_keep < 0:
+            raise ValueError(f"logits_to_keep must be an int >= 0, got {logits_to_keep!r}")
+        if logits_to_keep:
+            if targets is not None:
+                raise ValueError("logits_to_keep drops positions that targets score")
+            x = x[:, -logits_to_keep:]                                    # (B, n, C)
         x = tr.ln_f(x)
-        logits = x @ tr.wte.weight.T                                      # (B, T, V)
+        logits = x @ tr.wte.weight.T                                      # (B, T or n, V)
         loss = None
         if targets is not None:
             t = targets if isinstance(targets, Tensor) else Tensor(targets, dtype=np.int64)
@@ -175,17 +185,17 @@ class GPT(nn.Module):
             seen.append(np.asarray(new_ids))
             ids = np.concatenate(seen, axis=1)[:, -block:]               # (B, <= block)
             if not use_cache:
-                return self(ids)[0].data[:, -1], None
+                return self(ids, logits_to_keep=1)[0].data[:, -1], None
             if cache is None or _cached_length(cache) + new_ids.shape[1] > block:
                 # the prompt, or the window slides: (re)compute the keys and values
                 caches = [dict() for _ in self.transformer.h]
-                logits = self(ids, caches=caches)[0].data[:, -1]         # (B, V)
+                logits = self(ids, caches=caches, logits_to_keep=1)[0].data[:, -1]  # (B, V)
                 if fused and GPTDecoder.usable(logits):
                     return logits, self._decoder(caches)
                 return logits, caches
             if isinstance(cache, GPTDecoder):
                 return cache.step(new_ids), cache
-            return self(new_ids, caches=cache)[0].data[:, -1], cache
+            return self(new_ids, caches=cache, logits_to_keep=1)[0].data[:, -1], cache
 
         was_training = self.training
         self.eval()
