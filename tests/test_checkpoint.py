@@ -190,7 +190,7 @@ def test_a_crash_at_any_point_of_a_save_leaves_a_loadable_checkpoint(tmp_path, m
     def die_at(p):
         if p == point:
             raise Killed
-    monkeypatch.setattr(ck, "_fault_hook", lambda: die_at)
+    monkeypatch.setattr(ck, "_fault_hook", lambda this_save: die_at)
     with pytest.raises(Killed):
         save_numbered(folder, 2, tok)
     monkeypatch.undo()
