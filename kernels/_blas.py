@@ -17,16 +17,6 @@ So the ops never let OpenBLAS start its threads:
                              thread: as fast as OpenBLAS's own threads, and nothing spins
                              afterwards (idle pool threads sleep on a lock).
 
-Products with a small A (at most SMALL_A_ROWS rows and SMALL_A_ENTRIES entries: the Linear
-layers of a forward pass over a short sequence, as in generation without a KV cache) are the
-exception and go to OpenBLAS's own threads. Split by rows there, each thread packs all of B
-(the weight) for a few rows of work; split by columns, the wake-up of a pool thread is a large
-part of a product this short. OpenBLAS's threads split both ways and share the packed panels:
-on (116, 256) x (256, 768) 285 us against 350-690 us split on the pool, and no-cache generation
-of 200 tokens runs 2.2 -> 1.8-2.1 s (benchmarks/README.md, "Generation without a cache"). The
-products of training (thousands of rows, or A^T of a weight gradient with thousands of
-columns) stay on the pool.
-
 One shape gets its own kernel: A with a handful of rows times the transpose of a C-contiguous
 W (N, K), i.e. a Linear layer or the tied output head during a decoding step. That product
 streams W once; OpenBLAS's gemv must wake its threads at every call, while numba's OpenMP
@@ -112,8 +102,6 @@ class single_threaded_blas:
 MIN_PARALLEL_FLOPS = 1 << 22        # ~4 MFLOP (~40 us on one core): below, one thread
 OPENBLAS_SERIAL_MNK = 1 << 18       # OpenBLAS itself runs m * n * k <= 2^18 on one thread
 MIN_ROWS_PER_THREAD = 32
-SMALL_A_ROWS = 256                  # A with at most this many rows and ...
-SMALL_A_ENTRIES = 1 << 18           # ... entries: OpenBLAS's own threads (module docstring)
 
 
 def _rows(first, stop, step, a, b, out, bounds):
@@ -191,9 +179,6 @@ def matmul(a, b):
     if m * n * k <= OPENBLAS_SERIAL_MNK:
         return a @ b                    # saves the thread toggling (~8 us) on tiny products
     nt = D.num_threads() if _blas_controls() and _numpy_blas_found else 1
-    short_a = m <= SMALL_A_ROWS and m * k <= SMALL_A_ENTRIES
-    if nt > 1 and short_a and 2 * m * n * k >= MIN_PARALLEL_FLOPS:
-        return a @ b                    # OpenBLAS's own threads (module docstring)
     with single_threaded_blas():
         if nt == 1 or 2 * m * n * k < MIN_PARALLEL_FLOPS:
             return a @ b

@@ -21,7 +21,6 @@ def test_matmul_equals_numpy(m, k, n, ta, tb, dtype, seed):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_blas, "MIN_PARALLEL_FLOPS", 0)
         mp.setattr(_blas, "OPENBLAS_SERIAL_MNK", 0)
-        mp.setattr(_blas, "SMALL_A_ROWS", 0)               # no short-A exception either
         got = _blas.matmul(a, b)
     assert got.shape == (m, n) and got.dtype == dtype and got.flags.c_contiguous
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -75,28 +74,6 @@ def test_no_splitting_when_numpys_blas_threads_cannot_be_set(monkeypatch):
     monkeypatch.setattr(_dispatch, "parallel_items", no_split)
     a, b = np.ones((512, 256)), np.ones((256, 512))
     np.testing.assert_array_equal(_blas.matmul(a, b), a @ b)
-
-
-@pytest.mark.parametrize("m, k, split", [(116, 256, False), (256, 1024, False),
-                                         (257, 256, True), (256, 1025, True)])
-def test_short_a_goes_to_openblas_threads(monkeypatch, m, k, split):
-    """A of at most SMALL_A_ROWS rows and SMALL_A_ENTRIES entries: one plain call (OpenBLAS's
-    own threads); a longer or wider A: split over the pool. Results equal NumPy's either way."""
-    if not _blas._blas_controls() or not _blas._numpy_blas_found:
-        pytest.skip("NumPy's OpenBLAS thread control not found: nothing is split anyway")
-    monkeypatch.setattr(_dispatch, "num_threads", lambda: 2)
-    calls = []
-    real = _dispatch.parallel_items
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(_dispatch, "parallel_items", spy)
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    w = rng.standard_normal((768, k)).astype(np.float32)
-    np.testing.assert_allclose(_blas.matmul(a, w.T), a @ w.T, rtol=1e-5, atol=1e-4)
-    assert bool(calls) == split
 
 
 def _spy_few_rows(monkeypatch):
