@@ -300,10 +300,8 @@ def write_into(out, result):
 # thread hand-off, so small calls run inline.
 #
 # MIN_VALUES_PER_THREAD: the least share of an array, in values, worth a pool thread for the
-# row and elementwise kernels (softmax, log-softmax, layer norm, cross-entropy, GELU). A share
-# of 2^18 float32 values is ~100-200 us of work; handing it to a pool thread costs ~60 us on
-# the 2-vCPU development VM (an idle vCPU must be woken), and measured there, 64K-256K-value
-# softmax, layer norm and GELU calls all ran slower on two threads than on one
+# row and elementwise kernels (softmax, log-softmax, layer norm, cross-entropy, GELU): a
+# smaller share takes less time than handing it to a sleeping pool thread
 # (benchmarks/README.md, "Thread shares").
 MIN_VALUES_PER_THREAD = 1 << 18
 

@@ -305,8 +305,8 @@ def lstm_forward(x, h0, c0, w_ih, w_hh, bias, impl="auto"):
         _forward_loop_ref(gates, w_hh.T, bias, buf, cs, tanh_c)
     else:
         # W_hh^T as its own C-contiguous (H, 4H) copy: OpenBLAS repacks a transposed operand
-        # at every call, and this small per-step GEMM runs T times (32 rows: 7.2 -> 4.8 ms
-        # per thread over 100 steps; benchmarks/README.md, yardstick, "Session 6")
+        # at every call, and this small per-step GEMM runs T times (benchmarks/README.md,
+        # the yardstick's "Session 6")
         w_hh_t = xp.ascontiguousarray(w_hh.T)                 # (H, 4H)
         with single_threaded_blas():
             _forward_loop_cpu(gates, w_hh_t, bias, buf, cs, tanh_c, threads)
