@@ -98,9 +98,18 @@ class Function:
     """Base class of every differentiable op (see the module docstring)."""
 
     # Set on the instance by apply() when a graph is recorded:
-    #   parents           the forward arguments (Tensor or None for constants), in order
+    #   parents           per forward argument, in order: None for a constant; the Tensor for
+    #                     a leaf, or for an input whose array the op saved (or whose twin
+    #                     recomputes it); else the node that produced the input. A node, not
+    #                     the Tensor: the graph must not keep an array that no backward needs
+    #                     (the output of a Linear that only a residual add reads, say), as
+    #                     PyTorch's graph does not.
     #   needs_input_grad  per argument: does it need a gradient?
+    #   _out_shape, _out_id   its output's shape and id (for a node standing in for it; only
+    #                     apply sets them: a PyTorch-style Function's node, which may have
+    #                     several outputs, never stands in for one)
     saved = ()
+    _out_shape = _out_id = None
     _version_checks = ()
     constants = ()          # saved arguments that were arrays, not Tensors
     _freed = False
@@ -117,6 +126,14 @@ class Function:
         # forward(self, *arrays) on raw arrays.
         forward = next(k.__dict__["forward"] for k in cls.__mro__ if "forward" in k.__dict__)
         cls._ctx_style = isinstance(forward, (staticmethod, classmethod))
+
+    # A node standing in for its output among another node's parents answers like that
+    # output would: a non-leaf (its _ctx is itself) that requires grad.
+    requires_grad = True
+
+    @property
+    def _ctx(self):
+        return self
 
     def forward(self, *args):
         raise NotImplementedError
@@ -141,12 +158,18 @@ class Function:
         if True not in needs or out.dtype.kind != "f":
             return Tensor._wrap(out)  # no graph: nothing needs a gradient (or ints came out)
         result = Tensor._wrap(out, ctx)
-        ctx.parents = parents
-        if cls.twin is not None:                   # kept to recompute through the twin
-            ctx.args, ctx.kwargs = args, kwargs
+        ctx._out_shape, ctx._out_id = out.shape, id(out)
         ctx.needs_input_grad = needs
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result)
+        if cls.twin is not None:                   # kept to recompute through the twin
+            ctx.args, ctx.kwargs = args, kwargs
+            ctx.parents = parents
+        elif ctx.saved:
+            ctx.parents = _graph_parents(parents, ctx.saved)
+        else:
+            ctx.parents = [p if p is None or p._ctx is None or p._ctx._out_id is None
+                           else p._ctx for p in parents]
         return result
 
     def release(self):
@@ -169,6 +192,22 @@ def _array_of_scalar(ctx, out):
     if ctx.saved:
         ctx.saved = tuple(arr if s is out else s for s in ctx.saved)
     return arr
+
+
+def _graph_parents(parents, saved):
+    """parents with each non-leaf Tensor whose array is not among ``saved`` replaced by the
+    node that produced it (see Function's notes)."""
+    out = []
+    for p in parents:
+        if p is not None and p._ctx is not None and p._ctx._out_id is not None:
+            data = p.data
+            for s in saved:
+                if s is data:
+                    break
+            else:
+                p = p._ctx
+        out.append(p)
+    return out
 
 
 def records_graph(g):

@@ -104,10 +104,10 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, recorded_roots):
         for parent, g_in, need in zip(node.parents, input_grads, node.needs_input_grad):
             if not need:
                 continue
-            if g_in is not None and g_in.shape != parent.data.shape:
+            if g_in is not None and g_in.shape != parent._out_shape:
                 raise RuntimeError(
                     f"internal error: {node} returned a gradient of shape {g_in.shape} "
-                    f"for an input of shape {parent.data.shape}")
+                    f"for an input of shape {parent._out_shape}")
             if parent._ctx is None:
                 if pending and parent in pending:
                     _hooked_contribution(parent, g_in, pending, sums)
@@ -190,11 +190,12 @@ _ALONE = _references_to_a_lone_gradient()
 
 
 def _output_tensors(roots, order):
-    """{node: the Tensor it produced}, for swapping a saved output array for its Tensor."""
+    """{node: the Tensor it produced}, for swapping a saved output array for its Tensor, where
+    a parent list still holds that Tensor (else _saved_tensor wraps the array anew)."""
     out = {r._ctx: r for r in roots if r._ctx is not None}
     for node in order:
         for p in node.parents:
-            if p is not None and p._ctx is not None:
+            if p is not None and p._ctx is not None and p._ctx is not p:   # a non-leaf Tensor
                 out[p._ctx] = p
     return out
 
@@ -260,8 +261,12 @@ def _saved_tensor(node, arr, output):
         return arr
     if output is not None and arr is output.data:
         return output
+    if id(arr) == getattr(node, "_out_id", None):
+        # its output, whose Tensor no parent list holds any more (a saved array and the
+        # output coexisted when forward returned, so an equal id is the same array)
+        return Tensor._wrap(arr, node)
     for p in node.parents:
-        if p is not None and p.data is arr:
+        if p is not None and p._ctx is not p and p.data is arr:       # a Tensor, not a node
             return p
     if arr.dtype.kind not in "fc" or any(arr is c for c in node.constants):
         return arr

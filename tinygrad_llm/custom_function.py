@@ -78,8 +78,9 @@ def once_differentiable(fn):
         if not autograd.is_grad_enabled():
             return result
         name = ctx._fn.__name__ if isinstance(ctx, FunctionCtx) else type(ctx).__name__
-        anchors = [t for t in tuple(getattr(ctx, "parents", ())) + grad_outputs
-                   if isinstance(t, Tensor) and t.requires_grad]
+        anchors = [_anchor(t, grad_outputs) for t in tuple(getattr(ctx, "parents", ()))]
+        anchors += [t for t in grad_outputs if isinstance(t, Tensor) and t.requires_grad]
+        anchors = [t for t in anchors if t is not None and t.requires_grad]
         if not anchors:
             return result
         single = not isinstance(result, tuple)
@@ -87,6 +88,16 @@ def once_differentiable(fn):
                        for r in ((result,) if single else result))
         return marked[0] if single else marked
     return wrapper
+
+
+def _anchor(parent, grad_outputs):
+    """A parent as a Tensor to hang the graph on: itself, or for a node standing in for an
+    input (autograd.Function's notes) a 0-d Tensor produced by that node."""
+    if parent is None or isinstance(parent, Tensor):
+        return parent
+    like = next((g.data for g in grad_outputs if isinstance(g, Tensor)), None)
+    xp = get_array_module(like) if like is not None else np
+    return Tensor._wrap(xp.zeros(()), parent)
 
 
 class _DelayedError(autograd.Function):

@@ -24,12 +24,27 @@ def _label(node):
     return type(node).__name__
 
 
+class _Output:
+    """What the drawing needs of an op's output that the graph no longer holds."""
+
+    def __init__(self, node):
+        self._ctx, self.shape, self.requires_grad = node, node._out_shape, True
+
+
 def graph_to_dot(root, names=None, max_nodes=2000):
     """DOT source of the graph that produced ``root`` (a Tensor)."""
     names = {id(t): n for n, t in (names or {}).items()}
     lines = ["digraph tinygrad_llm {", "  rankdir=BT;",
              '  node [fontname="Helvetica", fontsize=10];']
     seen, order = set(), []
+    stand_ins = {}           # a node in a parent list (autograd.Function's notes) -> its output
+
+    def as_tensor(parent):
+        if parent._ctx is not parent:        # a Tensor (a node's _ctx is the node itself)
+            return parent
+        if parent not in stand_ins:
+            stand_ins[parent] = _Output(parent)
+        return stand_ins[parent]
     stack = [root]
     while stack and len(order) < max_nodes:
         t = stack.pop()
@@ -40,7 +55,7 @@ def graph_to_dot(root, names=None, max_nodes=2000):
         if t._ctx is not None:
             for parent in getattr(t._ctx, "parents", ()) or ():
                 if parent is not None:
-                    stack.append(parent)
+                    stack.append(as_tensor(parent))
     ids = {id(t): f"n{i}" for i, t in enumerate(order)}
     for t in order:
         shape = "x".join(str(n) for n in t.shape) or "scalar"
@@ -53,8 +68,8 @@ def graph_to_dot(root, names=None, max_nodes=2000):
             lines.append(f'  {ids[id(t)]} [shape=box, label="{_label(t._ctx)}{freed}\\n'
                          f'{shape}"];')
             for parent in getattr(t._ctx, "parents", ()) or ():
-                if parent is not None and id(parent) in ids:
-                    lines.append(f"  {ids[id(parent)]} -> {ids[id(t)]};")
+                if parent is not None and id(as_tensor(parent)) in ids:
+                    lines.append(f"  {ids[id(as_tensor(parent))]} -> {ids[id(t)]};")
     if len(order) >= max_nodes:
         lines.append(f'  truncated [shape=note, label="graph truncated at {max_nodes} nodes"];')
     lines.append("}")
