@@ -105,9 +105,10 @@ class Function:
     #                     (the output of a Linear that only a residual add reads, say), as
     #                     PyTorch's graph does not.
     #   needs_input_grad  per argument: does it need a gradient?
-    #   _out_shape, _out_id   its output's shape and id (for a node standing in for it; only
-    #                     apply sets them: a PyTorch-style Function's node, which may have
-    #                     several outputs, never stands in for one)
+    #   _out_shape        its output's shape, for a node standing in for it (only apply sets
+    #                     it: a PyTorch-style Function's node, which may have several
+    #                     outputs, never stands in for one)
+    #   _out_id           id() of its output, when it saved that output (backprop.py)
     saved = ()
     _out_shape = _out_id = None
     _version_checks = ()
@@ -158,18 +159,15 @@ class Function:
         if True not in needs or out.dtype.kind != "f":
             return Tensor._wrap(out)  # no graph: nothing needs a gradient (or ints came out)
         result = Tensor._wrap(out, ctx)
-        ctx._out_shape, ctx._out_id = out.shape, id(out)
+        ctx._out_shape = out.shape
         ctx.needs_input_grad = needs
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result)
         if cls.twin is not None:                   # kept to recompute through the twin
             ctx.args, ctx.kwargs = args, kwargs
-            ctx.parents = parents
-        elif ctx.saved:
-            ctx.parents = _graph_parents(parents, ctx.saved)
         else:
-            ctx.parents = [p if p is None or p._ctx is None or p._ctx._out_id is None
-                           else p._ctx for p in parents]
+            _nodes_for_unsaved_inputs(parents, ctx.saved)
+        ctx.parents = parents
         return result
 
     def release(self):
@@ -194,20 +192,21 @@ def _array_of_scalar(ctx, out):
     return arr
 
 
-def _graph_parents(parents, saved):
-    """parents with each non-leaf Tensor whose array is not among ``saved`` replaced by the
+def _nodes_for_unsaved_inputs(parents, saved):
+    """Replace in ``parents`` each non-leaf Tensor whose array is not among ``saved`` by the
     node that produced it (see Function's notes)."""
-    out = []
-    for p in parents:
-        if p is not None and p._ctx is not None and p._ctx._out_id is not None:
-            data = p.data
-            for s in saved:
-                if s is data:
-                    break
-            else:
-                p = p._ctx
-        out.append(p)
-    return out
+    for i, p in enumerate(parents):
+        if p is None:
+            continue
+        node = p._ctx
+        if node is None or node._out_shape is None:
+            continue
+        data = p.data
+        for s in saved:
+            if s is data:
+                break
+        else:
+            parents[i] = node
 
 
 def records_graph(g):
@@ -248,6 +247,7 @@ def _saved_versions(ctx, saved, args, result):
     for arr in saved:
         if arr is result.data:
             checks.append((result._version, result._version[0], arr.shape))
+            ctx._out_id = id(arr)
             continue
         for a in args:
             if a is arr:

@@ -261,7 +261,7 @@ def _saved_tensor(node, arr, output):
         return arr
     if output is not None and arr is output.data:
         return output
-    if id(arr) == getattr(node, "_out_id", None):
+    if id(arr) == node._out_id:
         # its output, whose Tensor no parent list holds any more (a saved array and the
         # output coexisted when forward returned, so an equal id is the same array)
         return Tensor._wrap(arr, node)
