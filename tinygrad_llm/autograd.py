@@ -105,12 +105,11 @@ class Function:
     #                     (the output of a Linear that only a residual add reads, say), as
     #                     PyTorch's graph does not.
     #   needs_input_grad  per argument: does it need a gradient?
-    #   _out_shape        its output's shape, for a node standing in for it (only apply sets
-    #                     it: a PyTorch-style Function's node, which may have several
-    #                     outputs, never stands in for one)
+    #   _out_shape        its output's shape (for when the node stands in for its output)
     #   _out_id           id() of its output, when it saved that output (backprop.py)
     saved = ()
     _out_shape = _out_id = None
+    _stands_in = True   # False for a PyTorch-style Function's node: it may have several outputs
     _version_checks = ()
     constants = ()          # saved arguments that were arrays, not Tensors
     _freed = False
@@ -161,12 +160,11 @@ class Function:
         result = Tensor._wrap(out, ctx)
         ctx._out_shape = out.shape
         ctx.needs_input_grad = needs
-        if ctx.saved:
-            ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result)
+        if ctx.saved:   # (also puts back the Tensor of each input whose array was saved)
+            ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result, parents)
         if cls.twin is not None:                   # kept to recompute through the twin
             ctx.args, ctx.kwargs = args, kwargs
-        else:
-            _nodes_for_unsaved_inputs(parents, ctx.saved)
+            parents = [a if isinstance(a, Tensor) else None for a in args]
         ctx.parents = parents
         return result
 
@@ -192,23 +190,6 @@ def _array_of_scalar(ctx, out):
     return arr
 
 
-def _nodes_for_unsaved_inputs(parents, saved):
-    """Replace in ``parents`` each non-leaf Tensor whose array is not among ``saved`` by the
-    node that produced it (see Function's notes)."""
-    for i, p in enumerate(parents):
-        if p is None:
-            continue
-        node = p._ctx
-        if node is None or node._out_shape is None:
-            continue
-        data = p.data
-        for s in saved:
-            if s is data:
-                break
-        else:
-            parents[i] = node
-
-
 def records_graph(g):
     """True when a backward formula was handed a Tensor: the backward pass is being recorded
     (create_graph=True, see backprop.py); False for the raw arrays of a first-order pass."""
@@ -217,8 +198,9 @@ def records_graph(g):
 
 def _unwrap(fn_cls, args):
     """Per forward argument: its array (a Tensor's data, or the constant itself), its parent
-    (the Tensor, or None) and whether it needs a gradient. All arrays must live on one device
-    (NumPy or CuPy), else a clear error naming the op."""
+    (None for a constant, the Tensor for a leaf, else the node that produced it: apply puts
+    back the Tensor of an input whose array the op saves) and whether it needs a gradient.
+    All arrays must live on one device (NumPy or CuPy), else a clear error naming the op."""
     raw, parents, needs, device_type = [], [], [], None
     for a in args:
         if isinstance(a, Tensor):
@@ -228,7 +210,8 @@ def _unwrap(fn_cls, args):
             elif type(data) is not device_type:
                 _raise_device_mix(fn_cls, args)
             raw.append(data)
-            parents.append(a)
+            node = a._ctx
+            parents.append(a if node is None or not node._stands_in else node)
             needs.append(a.requires_grad)
         else:  # a constant: a Python number, an index, a dtype, ...
             raw.append(a)
@@ -237,9 +220,9 @@ def _unwrap(fn_cls, args):
     return raw, parents, needs
 
 
-def _saved_versions(ctx, saved, args, result):
+def _saved_versions(ctx, saved, args, result, parents):
     """(version counter, its value at save time, shape) for each saved array that is a
-    tensor's own buffer. The counter, not the tensor: a node that held its own output would
+    tensor's own buffer; that tensor, if an input, goes back into ``parents``. The counter, not the tensor: a node that held its own output would
     form a reference cycle (output -> node -> output), and the output's memory would wait
     for the garbage collector. A saved argument that is an array, not a Tensor, is noted in
     ctx.constants: a recorded backward pass (backprop.py) uses it as the constant it is."""
@@ -249,12 +232,13 @@ def _saved_versions(ctx, saved, args, result):
             checks.append((result._version, result._version[0], arr.shape))
             ctx._out_id = id(arr)
             continue
-        for a in args:
+        for i, a in enumerate(args):
             if a is arr:
                 ctx.constants += (arr,)
                 break
             if isinstance(a, Tensor) and a.data is arr:
                 checks.append((a._version, a._version[0], arr.shape))
+                parents[i] = a
                 break
     return tuple(checks)
 

@@ -104,11 +104,11 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, recorded_roots):
         for parent, g_in, need in zip(node.parents, input_grads, node.needs_input_grad):
             if not need:
                 continue
-            if g_in is not None and g_in.shape != parent._out_shape:
-                raise RuntimeError(
-                    f"internal error: {node} returned a gradient of shape {g_in.shape} "
-                    f"for an input of shape {parent._out_shape}")
-            if parent._ctx is None:
+            parent_node = parent._ctx           # parent itself when it is a node
+            if g_in is not None and g_in.shape != (parent.data.shape if parent_node is not parent
+                                                   else parent._out_shape):
+                _raise_wrong_shape(node, g_in, parent)
+            if parent_node is None:
                 if pending and parent in pending:
                     _hooked_contribution(parent, g_in, pending, sums)
                 elif g_in is None:
@@ -120,9 +120,9 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, recorded_roots):
                 else:
                     targets.deliver_to_leaf(parent, g_in, accumulate)
             elif g_in is not None:
-                key = parent._ctx
                 # a new array/Tensor: g_in may be the very gradient another input got
-                grads[key] = grads[key] + g_in if key in grads else g_in
+                grads[parent_node] = (grads[parent_node] + g_in if parent_node in grads
+                                      else g_in)
         if not retain_graph:
             node.release()
 
@@ -221,11 +221,12 @@ def _topological_order(root_ctxs):
         for parent in node.parents:
             if parent is None:
                 continue
-            if parent._ctx is None:
+            parent_node = parent._ctx
+            if parent_node is None:
                 if parent._grad_hooks and parent.requires_grad:
                     hooked[parent] = hooked.get(parent, 0) + 1
-            elif parent._ctx not in visited:
-                stack.append((parent._ctx, False))
+            elif parent_node not in visited:
+                stack.append((parent_node, False))
     return order, hooked
 
 
@@ -287,6 +288,12 @@ def _vjp_through_twin(node, twin, g):
 
 
 # ----- bookkeeping --------------------------------------------------------------------------
+
+def _raise_wrong_shape(node, g_in, parent):
+    shape = parent._out_shape if parent._ctx is parent else parent.data.shape
+    raise RuntimeError(f"internal error: {node} returned a gradient of shape {g_in.shape} "
+                       f"for an input of shape {shape}")
+
 
 def _raise_freed():
     raise RuntimeError(

@@ -118,6 +118,8 @@ class _DelayedError(autograd.Function):
 class FunctionCtx(autograd.Function):
     """The ctx of one call of a torch-style Function, and its node in the graph."""
 
+    _stands_in = False          # it may have several outputs (autograd.Function's notes)
+
     def __init__(self, fn_cls):
         self._fn = fn_cls
         self._saved_tensors = ()

@@ -99,11 +99,6 @@ class Tensor(Operators, OpMethods):
         return self.data.ndim
 
     @property
-    def _out_shape(self):
-        """The shape, as a graph node standing in for this tensor reports it (autograd.py)."""
-        return self.data.shape
-
-    @property
     def dtype(self):
         return self.data.dtype
 
