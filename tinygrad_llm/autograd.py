@@ -148,7 +148,7 @@ class Function:
     def apply(cls, *args, **kwargs):
         if cls._ctx_style:
             return _custom.apply(cls, *args, **kwargs)
-        raw, parents, needs = _unwrap(cls, args)   # tensors -> arrays, constants as they are
+        raw, parents, needs, nodes = _unwrap(cls, args)  # tensors -> arrays (see _unwrap)
         ctx = cls()
         out = ctx.forward(*raw, **kwargs)
         if out.__class__ is not np.ndarray and isinstance(out, np.generic):
@@ -160,8 +160,10 @@ class Function:
         result = Tensor._wrap(out, ctx)
         ctx._out_shape = out.shape
         ctx.needs_input_grad = needs
-        if ctx.saved:   # (also puts back the Tensor of each input whose array was saved)
-            ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result, parents)
+        if ctx.saved:
+            ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result)
+            if nodes:                              # some parent is a node (see the notes)
+                _put_back_saved_inputs(parents, args, ctx.saved)
         if cls.twin is not None:                   # kept to recompute through the twin
             ctx.args, ctx.kwargs = args, kwargs
             parents = [a if isinstance(a, Tensor) else None for a in args]
@@ -199,30 +201,35 @@ def records_graph(g):
 def _unwrap(fn_cls, args):
     """Per forward argument: its array (a Tensor's data, or the constant itself), its parent
     (None for a constant, the Tensor for a leaf, else the node that produced it: apply puts
-    back the Tensor of an input whose array the op saves) and whether it needs a gradient.
-    All arrays must live on one device (NumPy or CuPy), else a clear error naming the op."""
-    raw, parents, needs, device_type = [], [], [], None
+    back the Tensor of an input whose array the op saves) and whether it needs a gradient;
+    and whether any parent is a node. All arrays must live on one device (NumPy or CuPy),
+    else a clear error naming the op."""
+    raw, parents, needs, device_type, nodes = [], [], [], None, False
     for a in args:
         if isinstance(a, Tensor):
             data = a.data
-            if device_type is None:
-                device_type = type(data)
-            elif type(data) is not device_type:
-                _raise_device_mix(fn_cls, args)
+            if data.__class__ is not device_type:
+                if device_type is not None:
+                    _raise_device_mix(fn_cls, args)
+                device_type = data.__class__
             raw.append(data)
-            node = a._ctx
-            parents.append(a if node is None or not node._stands_in else node)
             needs.append(a.requires_grad)
+            node = a._ctx
+            if node is None or not node._stands_in:
+                parents.append(a)
+            else:
+                parents.append(node)
+                nodes = True
         else:  # a constant: a Python number, an index, a dtype, ...
             raw.append(a)
             parents.append(None)
             needs.append(False)
-    return raw, parents, needs
+    return raw, parents, needs, nodes
 
 
-def _saved_versions(ctx, saved, args, result, parents):
+def _saved_versions(ctx, saved, args, result):
     """(version counter, its value at save time, shape) for each saved array that is a
-    tensor's own buffer; that tensor, if an input, goes back into ``parents``. The counter, not the tensor: a node that held its own output would
+    tensor's own buffer. The counter, not the tensor: a node that held its own output would
     form a reference cycle (output -> node -> output), and the output's memory would wait
     for the garbage collector. A saved argument that is an array, not a Tensor, is noted in
     ctx.constants: a recorded backward pass (backprop.py) uses it as the constant it is."""
@@ -232,15 +239,26 @@ def _saved_versions(ctx, saved, args, result, parents):
             checks.append((result._version, result._version[0], arr.shape))
             ctx._out_id = id(arr)
             continue
-        for i, a in enumerate(args):
+        for a in args:
             if a is arr:
                 ctx.constants += (arr,)
                 break
             if isinstance(a, Tensor) and a.data is arr:
                 checks.append((a._version, a._version[0], arr.shape))
-                parents[i] = a
                 break
     return tuple(checks)
+
+
+def _put_back_saved_inputs(parents, args, saved):
+    """The Tensor, not its node, as the parent of each input whose array the op saved: the
+    recorded backward pass (backprop.py) finds a saved input's Tensor among the parents."""
+    for i, p in enumerate(parents):
+        if p is not None and p._ctx is p:
+            data = args[i].data
+            for s in saved:
+                if s is data:
+                    parents[i] = args[i]
+                    break
 
 
 def _raise_device_mix(cls, args):
