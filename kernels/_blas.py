@@ -7,15 +7,26 @@ keep spinning for a while (OpenBLAS's THREAD_TIMEOUT) waiting for more work. On 
 few cores that spinning thread takes the core from whatever runs next (benchmarks/README.md,
 "BLAS threads", has the measurements).
 
-So the ops never let OpenBLAS start its threads:
+So the ops keep OpenBLAS's threads for the one case where they win, and shorten their spin:
 
     single_threaded_blas()   context manager: both OpenBLAS libraries run on the calling
                              thread only, restored on exit (process-wide while inside)
     matmul(a, b)             a @ b for 2-D NumPy arrays with the rows of the result (or its
                              columns, when there are few rows) split across the kernels' thread
                              pool (``_dispatch.parallel_items``), one single-threaded GEMM per
-                             thread: as fast as OpenBLAS's own threads, and nothing spins
-                             afterwards (idle pool threads sleep on a lock).
+                             thread: as fast as OpenBLAS's own threads on the products of
+                             training, and nothing spins afterwards (idle pool threads sleep).
+
+Products with a short A (at most SHORT_A_ROWS rows and SHORT_A_ENTRIES entries: the Linear
+layers of a forward pass over a short sequence, as in generation without a KV cache) are the
+exception and go to OpenBLAS's own threads. Split by rows on the pool, each thread packs all
+of B (the weight) for a few rows of work; split by columns, waking a pool thread is a large
+part of a product this short. OpenBLAS's threads share the packed panels and are still
+spinning from the previous product. Their spin is made short: NumPy's OpenBLAS is told (once,
+on first use, unless the user set OPENBLAS_THREAD_TIMEOUT) to spin SPIN_CYCLES_LOG2 = 22, i.e.
+2^22 cycles (~1.5 ms), instead of 2^28 (~0.1 s): long enough to carry its workers from one
+layer's product to the next, short enough that they do not take the cores from the numba
+kernels after the last one (benchmarks/README.md, "Generation without a cache").
 
 One shape gets its own kernel: A with a handful of rows times the transpose of a C-contiguous
 W (N, K), i.e. a Linear layer or the tied output head during a decoding step. That product
@@ -43,6 +54,7 @@ _numpy_blas_found = False  # NumPy's OpenBLAS can be pinned to one thread (else:
 
 
 def _find_openblas(libdir, prefix):
+    """(library, get, set) of the bundled OpenBLAS in libdir, or None."""
     for path in sorted(glob.glob(os.path.join(libdir, "libscipy_openblas*.so*"))):
         lib = ctypes.CDLL(path)
         for suffix in ("", "64_"):
@@ -50,8 +62,34 @@ def _find_openblas(libdir, prefix):
             set_ = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
             if get is not None and set_ is not None:
                 set_.argtypes = [ctypes.c_int]
-                return get, set_
+                return lib, get, set_
     return None
+
+
+SPIN_CYCLES_LOG2 = 22               # OpenBLAS's idle workers spin 2^22 cycles (docstring)
+_TIMEOUT_VAR = "OPENBLAS_THREAD_TIMEOUT"
+
+
+def _shorten_spin(lib):
+    """Make NumPy's OpenBLAS workers spin 2^SPIN_CYCLES_LOG2 cycles before they sleep.
+
+    OpenBLAS reads OPENBLAS_THREAD_TIMEOUT when it starts its workers, and NumPy has started
+    them by now: so the variable is set, re-read (openblas_read_env) and removed again, and the
+    workers are stopped (blas_thread_shutdown_); the next threaded call starts them anew with
+    the new timeout. A value the user set is left alone, as is an OpenBLAS without these
+    functions. Only how long idle workers spin changes, never a result.
+    """
+    read_env = getattr(lib, "openblas_read_env", None)
+    shutdown = getattr(lib, "blas_thread_shutdown_", None)
+    if os.environ.get(_TIMEOUT_VAR) or read_env is None or shutdown is None:
+        return False
+    os.environ[_TIMEOUT_VAR] = str(SPIN_CYCLES_LOG2)
+    try:
+        read_env()
+    finally:
+        del os.environ[_TIMEOUT_VAR]
+    shutdown()
+    return True
 
 
 def _blas_controls():
@@ -60,19 +98,24 @@ def _blas_controls():
     if _controls is None:
         found = []
         try:
-            found.append(_find_openblas(os.path.dirname(np.__file__) + ".libs",
-                                        "scipy_openblas_"))
-            _numpy_blas_found = found[0] is not None
+            numpy_blas = _find_openblas(os.path.dirname(np.__file__) + ".libs",
+                                        "scipy_openblas_")
+            if numpy_blas is not None:
+                found.append(numpy_blas[1:])
+                _numpy_blas_found = True
+                _shorten_spin(numpy_blas[0])
         except Exception:   # another BLAS vendor or layout: leave its threading alone
             pass
         try:
             import scipy
             import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
-            found.append(_find_openblas(os.path.dirname(scipy.__file__) + ".libs",
-                                        "scipy_openblas_"))
+            scipy_blas = _find_openblas(os.path.dirname(scipy.__file__) + ".libs",
+                                        "scipy_openblas_")
+            if scipy_blas is not None:
+                found.append(scipy_blas[1:])
         except Exception:
             pass
-        _controls = [f for f in found if f is not None]
+        _controls = found
     return _controls
 
 
@@ -102,6 +145,8 @@ class single_threaded_blas:
 MIN_PARALLEL_FLOPS = 1 << 22        # ~4 MFLOP (~40 us on one core): below, one thread
 OPENBLAS_SERIAL_MNK = 1 << 18       # OpenBLAS itself runs m * n * k <= 2^18 on one thread
 MIN_ROWS_PER_THREAD = 32
+SHORT_A_ROWS = 256                  # A with at most this many rows and ...
+SHORT_A_ENTRIES = 1 << 18           # ... entries: OpenBLAS's own threads (module docstring)
 
 
 def _rows(first, stop, step, a, b, out, bounds):
@@ -179,6 +224,9 @@ def matmul(a, b):
     if m * n * k <= OPENBLAS_SERIAL_MNK:
         return a @ b                    # saves the thread toggling (~8 us) on tiny products
     nt = D.num_threads() if _blas_controls() and _numpy_blas_found else 1
+    if nt > 1 and m <= SHORT_A_ROWS and m * k <= SHORT_A_ENTRIES:
+        if 2 * m * n * k >= MIN_PARALLEL_FLOPS:
+            return a @ b                # OpenBLAS's own threads (module docstring)
     with single_threaded_blas():
         if nt == 1 or 2 * m * n * k < MIN_PARALLEL_FLOPS:
             return a @ b

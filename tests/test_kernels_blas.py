@@ -1,4 +1,6 @@
 """kernels/_blas.py (GEMMs on the kernels' thread pool) and _dispatch.empty_apart."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -21,6 +23,7 @@ def test_matmul_equals_numpy(m, k, n, ta, tb, dtype, seed):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_blas, "MIN_PARALLEL_FLOPS", 0)
         mp.setattr(_blas, "OPENBLAS_SERIAL_MNK", 0)
+        mp.setattr(_blas, "SHORT_A_ROWS", 0)               # no short-A exception either
         got = _blas.matmul(a, b)
     assert got.shape == (m, n) and got.dtype == dtype and got.flags.c_contiguous
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -74,6 +77,69 @@ def test_no_splitting_when_numpys_blas_threads_cannot_be_set(monkeypatch):
     monkeypatch.setattr(_dispatch, "parallel_items", no_split)
     a, b = np.ones((512, 256)), np.ones((256, 512))
     np.testing.assert_array_equal(_blas.matmul(a, b), a @ b)
+
+
+@pytest.mark.parametrize("m, k, split", [(116, 256, False), (256, 1024, False),
+                                         (257, 256, True), (256, 1025, True)])
+def test_short_a_goes_to_openblas_threads(monkeypatch, m, k, split):
+    """A of at most SHORT_A_ROWS rows and SHORT_A_ENTRIES entries: one plain call (OpenBLAS's
+    own threads); a longer or wider A: split over the pool. Results equal NumPy's either way."""
+    if not _blas._blas_controls() or not _blas._numpy_blas_found:
+        pytest.skip("NumPy's OpenBLAS thread control not found: nothing is split anyway")
+    monkeypatch.setattr(_dispatch, "num_threads", lambda: 2)
+    calls = []
+    real = _dispatch.parallel_items
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(_dispatch, "parallel_items", spy)
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((768, k)).astype(np.float32)
+    np.testing.assert_allclose(_blas.matmul(a, w.T), a @ w.T, rtol=1e-5, atol=1e-4)
+    assert bool(calls) == split
+
+
+class _FakeOpenBLAS:
+    """The two OpenBLAS functions _shorten_spin calls, recording what they saw."""
+
+    def __init__(self):
+        self.seen, self.shutdowns = [], 0
+
+    def openblas_read_env(self):
+        self.seen.append(os.environ.get("OPENBLAS_THREAD_TIMEOUT"))
+
+    def blas_thread_shutdown_(self):
+        self.shutdowns += 1
+
+
+def test_openblas_spin_is_shortened_and_the_environment_left_as_it_was(monkeypatch):
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT", raising=False)
+    lib = _FakeOpenBLAS()
+    assert _blas._shorten_spin(lib)
+    assert lib.seen == [str(_blas.SPIN_CYCLES_LOG2)] and lib.shutdowns == 1
+    assert "OPENBLAS_THREAD_TIMEOUT" not in os.environ
+
+
+def test_a_users_openblas_thread_timeout_is_left_alone(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "26")
+    lib = _FakeOpenBLAS()
+    assert not _blas._shorten_spin(lib)
+    assert lib.seen == [] and lib.shutdowns == 0
+    assert not _blas._shorten_spin(object())      # an OpenBLAS without these functions
+
+
+def test_numpys_openblas_spins_shorter_and_still_computes_after_its_threads_restart():
+    """The shortened spin restarts NumPy's OpenBLAS workers: threaded products stay right."""
+    _blas._blas_controls()
+    found = _blas._find_openblas(os.path.dirname(np.__file__) + ".libs", "scipy_openblas_")
+    timeout = getattr(found[0], "openblas_thread_timeout", None) if found else None
+    if timeout is not None and not os.environ.get("OPENBLAS_THREAD_TIMEOUT"):
+        assert timeout() == _blas.SPIN_CYCLES_LOG2
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((300, 200)), rng.standard_normal((200, 400))
+    np.testing.assert_allclose(a @ b, np.einsum("ik,kj->ij", a, b), rtol=1e-10, atol=1e-10)
 
 
 def _spy_few_rows(monkeypatch):
