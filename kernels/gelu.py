@@ -41,7 +41,9 @@ def gelu_tanh_backward_ref(x, dy):
     return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du_dx)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+# fastmath "contract" only (a * b + c as one FMA; no other IEEE rule relaxed) speeds up the
+# tanh and exp polynomials, as in the LSTM cell (benchmarks/README.md, session 7).
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _gelu_fwd_cpu(first, stop, step, x, y):
     n = x.shape[0]
     for k in range(first, stop, step):
@@ -53,7 +55,7 @@ def _gelu_fwd_cpu(first, stop, step, x, y):
             yb[j] = as_type_of(xj, 0.5) * xj * (as_type_of(xj, 1.0) + tanh_fast(u))
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _gelu_bwd_cpu(first, stop, step, x, dy, dx):
     n = x.shape[0]
     for k in range(first, stop, step):
