@@ -9,9 +9,15 @@ Every differentiable op is a subclass of ``Function`` with two methods written s
 
 ``Op.apply(*args)`` unwraps Tensor arguments to their arrays, calls ``forward`` and wraps the
 result in a new Tensor whose ``_ctx`` is the Function instance. The instance remembers its
-parent tensors, so the tensors and Functions form a DAG. ``backward()`` walks that DAG from the
-output in reverse topological order, calling each node's ``backward`` with the gradient of the
-loss with respect to that node's output (the vector-Jacobian product, VJP).
+parents, one per argument, so the Functions (the nodes) form a DAG with the leaf tensors at
+its inputs. ``backward()`` walks that DAG from the output in reverse topological order,
+calling each node's ``backward`` with the gradient of the loss with respect to that node's
+output (the vector-Jacobian product, VJP).
+
+A parent is the input Tensor when it is a leaf or when the op saved its array; otherwise it
+is the node that produced the input, standing in for it. So the graph holds an intermediate
+array only while some backward formula needs it, as PyTorch's does: the output of a Linear
+read only by a residual add is freed as soon as the forward pass drops it.
 
 Saved values and in-place changes
 ---------------------------------
@@ -98,12 +104,9 @@ class Function:
     """Base class of every differentiable op (see the module docstring)."""
 
     # Set on the instance by apply() when a graph is recorded:
-    #   parents           per forward argument, in order: None for a constant; the Tensor for
-    #                     a leaf, or for an input whose array the op saved (or whose twin
-    #                     recomputes it); else the node that produced the input. A node, not
-    #                     the Tensor: the graph must not keep an array that no backward needs
-    #                     (the output of a Linear that only a residual add reads, say), as
-    #                     PyTorch's graph does not.
+    #   parents           per forward argument, in order: None for a constant, else the
+    #                     input Tensor or the node standing in for it (module docstring; an
+    #                     op with a twin keeps the Tensors, which the twin recomputes from)
     #   needs_input_grad  per argument: does it need a gradient?
     #   _out_shape        its output's shape (for when the node stands in for its output)
     #   _out_id           id() of its output, when it saved that output (backprop.py)
