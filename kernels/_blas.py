@@ -23,7 +23,7 @@ exception and go to OpenBLAS's own threads. Split by rows on the pool, each thre
 of B (the weight) for a few rows of work; split by columns, waking a pool thread is a large
 part of a product this short. OpenBLAS's threads share the packed panels and are still
 spinning from the previous product. Their spin is made short: NumPy's OpenBLAS is told (once,
-on first use, unless the user set OPENBLAS_THREAD_TIMEOUT) to spin SPIN_CYCLES_LOG2 = 22, i.e.
+on import, unless the user set OPENBLAS_THREAD_TIMEOUT) to spin SPIN_CYCLES_LOG2 = 22, i.e.
 2^22 cycles (~1.5 ms), instead of 2^28 (~0.1 s): long enough to carry its workers from one
 layer's product to the next, short enough that they do not take the cores from the numba
 kernels after the last one (benchmarks/README.md, "Generation without a cache").
@@ -92,20 +92,31 @@ def _shorten_spin(lib):
     return True
 
 
+def _numpy_openblas():
+    """NumPy's bundled OpenBLAS as (library, get, set), or None (another BLAS vendor or
+    layout: its threading is left alone). Its idle spin is shortened here, when the kernels
+    are imported, rather than at the first product: restarting its workers must not race
+    with a product another thread may have started by then."""
+    try:
+        found = _find_openblas(os.path.dirname(np.__file__) + ".libs", "scipy_openblas_")
+        if found is not None:
+            _shorten_spin(found[0])
+        return found
+    except Exception:
+        return None
+
+
+_NUMPY_OPENBLAS = _numpy_openblas()
+
+
 def _blas_controls():
     """(get, set) thread-count functions of NumPy's and SciPy's OpenBLAS, where found."""
     global _controls, _numpy_blas_found
     if _controls is None:
         found = []
-        try:
-            numpy_blas = _find_openblas(os.path.dirname(np.__file__) + ".libs",
-                                        "scipy_openblas_")
-            if numpy_blas is not None:
-                found.append(numpy_blas[1:])
-                _numpy_blas_found = True
-                _shorten_spin(numpy_blas[0])
-        except Exception:   # another BLAS vendor or layout: leave its threading alone
-            pass
+        if _NUMPY_OPENBLAS is not None:
+            found.append(_NUMPY_OPENBLAS[1:])
+            _numpy_blas_found = True
         try:
             import scipy
             import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
