@@ -49,13 +49,13 @@ used). Inside the graph they are one node: the differentiable outputs are packed
 flat array and each returned Tensor is a slice of it, so the engine (one output per node)
 sums their gradients into the packed array before calling backward once.
 """
-import functools
 
 import numpy as np
 
 from . import autograd
 from .autograd import records_graph
 from .backend import device_of, get_array_module
+from .once_differentiable import once_differentiable  # noqa: F401  (torch's place for it)
 from .tensor import Tensor
 
 
@@ -65,54 +65,6 @@ def is_ctx_style(cls):
         if "forward" in klass.__dict__:
             return isinstance(klass.__dict__["forward"], (staticmethod, classmethod))
     return False
-
-
-def once_differentiable(fn):
-    """torch's decorator for a backward that is not itself differentiable: it always runs
-    without recording a graph, and when the backward pass is recorded (create_graph=True) each
-    gradient it returns goes through a node that raises if it is ever differentiated."""
-    @functools.wraps(fn)
-    def wrapper(ctx, *grad_outputs):
-        with autograd.no_grad():
-            result = fn(ctx, *grad_outputs)
-        if not autograd.is_grad_enabled():
-            return result
-        name = ctx._fn.__name__ if isinstance(ctx, FunctionCtx) else type(ctx).__name__
-        anchors = [_anchor(t, grad_outputs) for t in tuple(getattr(ctx, "parents", ()))]
-        anchors += [t for t in grad_outputs if isinstance(t, Tensor) and t.requires_grad]
-        anchors = [t for t in anchors if t is not None and t.requires_grad]
-        if not anchors:
-            return result
-        single = not isinstance(result, tuple)
-        marked = tuple(_DelayedError.apply(r, name, *anchors) if isinstance(r, Tensor) else r
-                       for r in ((result,) if single else result))
-        return marked[0] if single else marked
-    return wrapper
-
-
-def _anchor(parent, grad_outputs):
-    """A parent as a Tensor to hang the graph on: itself, or for a node standing in for an
-    input (autograd.Function's notes) a 0-d Tensor produced by that node."""
-    if parent is None or isinstance(parent, Tensor):
-        return parent
-    like = next((g.data for g in grad_outputs if isinstance(g, Tensor)), None)
-    xp = get_array_module(like) if like is not None else np
-    return Tensor._wrap(xp.zeros(()), parent)
-
-
-class _DelayedError(autograd.Function):
-    """The identity on a gradient computed by a @once_differentiable backward; its parents are
-    the tensors that gradient really depends on, so differentiating it reaches this node,
-    which raises (PyTorch's DelayedError)."""
-
-    def forward(self, g, name, *anchors):
-        self.name = name
-        return g
-
-    def backward(self, grad):
-        raise RuntimeError(f"trying to differentiate twice a function that was marked with "
-                           f"@once_differentiable: {self.name}.backward computes its gradient "
-                           f"without a graph, so it has no second derivative")
 
 
 class FunctionCtx(autograd.Function):
