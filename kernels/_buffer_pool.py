@@ -13,7 +13,8 @@ reshape or slice of it, a Tensor holding one of those) keeps the buffer alive th
 ``.base`` chain, so a buffer in use is never handed out twice. (Raw addresses taken with
 ``.ctypes.data`` and kept after the array is gone are not protected, as with any freed memory.)
 
-    take(nbytes)   a uint8 buffer of exactly nbytes: a free pooled one, or a new one (pooled)
+    take(nbytes)   a uint8 buffer of exactly nbytes: a free pooled one of that size, else
+                   the front of a free one up to SPARE_RATIO times larger, else a new one
     clear()        drop every pooled buffer (its memory is unmapped once no array uses it)
     is_pool_buffer(buf)  whether buf is one of them
     set_enabled(b) switch pooling on or off (off: ``take`` is np.empty), returns the old state
@@ -37,6 +38,7 @@ import numpy as np
 MIN_BYTES = 1 << 18          # 256 KiB
 HUGE_BYTES = 1 << 22         # from 4 MiB on, ask for transparent huge pages (as NumPy does)
 PER_SIZE = 16                # buffers of one size (a step keeps many same-shaped activations)
+SPARE_RATIO = 4              # a free buffer up to this many times larger serves a request
 WINDOW = 4096                # takes after which an unused size is dropped
 MAX_BYTES = 1 << 30          # 1 GiB pooled at most
 
@@ -72,7 +74,10 @@ def _take_locked(nbytes):
             buf = same[i]
             break
     else:
-        if len(same) < PER_SIZE:
+        spare = _free_larger(nbytes)
+        if spare is not None:
+            buf = spare[:nbytes]                  # the front of an idle, larger buffer
+        elif len(same) < PER_SIZE:
             buf = _new_buffer(nbytes)
             same.append(buf)
             _total += nbytes
@@ -80,6 +85,21 @@ def _take_locked(nbytes):
             buf = np.empty(nbytes, np.uint8)      # all in use: an unpooled one
     _evict()
     return buf
+
+
+def _free_larger(nbytes):
+    """The smallest free pooled buffer of more than nbytes and at most SPARE_RATIO times as
+    many, or None. Lending it keeps memory the pool already holds in use, instead of mapping
+    more while it idles (a training step's first backward asks for the weight gradients'
+    sizes while the forward's larger activations lie free)."""
+    best = None
+    for size, bufs in _buffers.items():
+        if nbytes < size <= nbytes * SPARE_RATIO and (best is None or size < best.nbytes):
+            for i in range(len(bufs)):
+                if sys.getrefcount(bufs[i]) == _FREE:
+                    best = bufs[i]
+                    break
+    return best
 
 
 def is_pool_buffer(buf):

@@ -97,6 +97,76 @@ def test_live_buffers_never_share_memory(ops):
                 assert not np.shares_memory(arrays[i], arrays[j])
 
 
+def test_a_free_larger_buffer_serves_a_smaller_take():
+    big = pool.take(4 * BIG)
+    start = big.ctypes.data
+    del big
+    small = pool.take(2 * BIG)               # no free buffer of its size: the idle one lends
+    assert small.ctypes.data == start and small.nbytes == 2 * BIG
+    assert pool.pooled_bytes() == 4 * BIG    # nothing new mapped
+
+
+def test_a_much_larger_free_buffer_is_not_lent():
+    big = pool.take((pool.SPARE_RATIO + 1) * BIG)
+    address = big.ctypes.data
+    del big
+    small = pool.take(BIG)
+    assert small.ctypes.data != address
+    assert pool.pooled_bytes() == (pool.SPARE_RATIO + 2) * BIG
+
+
+def test_a_lent_buffer_is_in_use_until_its_borrower_is_gone():
+    big = pool.take(4 * BIG)
+    del big
+    lent = pool.take(3 * BIG)
+    lent[:] = 5
+    again = pool.take(3 * BIG)
+    whole = pool.take(4 * BIG)
+    for other in (again, whole):
+        assert not np.shares_memory(lent, other)
+        other[:] = 9
+    assert (lent == 5).all()
+    address = lent.ctypes.data
+    del lent
+    del again, whole
+    assert pool.take(4 * BIG).ctypes.data == address      # free again once all are gone
+
+
+def test_a_gradient_in_a_lent_buffer_is_private_only_when_alone():
+    from tinygrad_llm.kernels import fastnp
+    big = pool.take(4 * BIG)
+    del big
+    g = D.empty((3 * BIG // 4,), np.float32)                  # lent from the idle buffer
+    assert fastnp.memory_is_private(g)
+    other = g[1:]
+    assert not fastnp.memory_is_private(g)
+    del other
+    assert fastnp.memory_is_private(g)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from([1, 2, 3, 4, 9]),
+                          st.integers(0, 7)), max_size=40))
+def test_live_buffers_never_share_memory_across_sizes(ops):
+    """As above with sizes 1 to 9 times BIG, so that idle larger buffers are lent to smaller
+    takes (and some are too large to be lent)."""
+    pool.clear()
+    live = {}
+    for n, (drop, times, slot) in enumerate(ops):
+        if drop:
+            live.pop(slot, None)
+            continue
+        a = pool.take(times * BIG)
+        a[:] = n % 251
+        live[slot] = (a, n % 251)
+        for b, value in live.values():
+            assert (b == value).all()
+        arrays = [b for b, _ in live.values()]
+        for i in range(len(arrays)):
+            for j in range(i):
+                assert not np.shares_memory(arrays[i], arrays[j])
+
+
 def test_threads_never_get_the_same_buffer():
     got, barrier = [], threading.Barrier(4)
 
