@@ -93,11 +93,11 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v, causal=False, key_padding_mask=None, attn_mask=None,
                 scale=None, impl="auto"):
-        xp = array_module(q, k, v)
-        q, k, v = (xp.ascontiguousarray(a) for a in (q, k, v))     # (B, H, T, D) each
         self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
                          attn_mask=attn_mask, scale=scale, impl=impl)
         out, lse = kernel.attention_forward(q, k, v, **self.opts)   # (B, H, Tq, D), (B, H, Tq)
+        # q, k, v as given, often strided views of one projection: the kernel's contiguous
+        # copies are not kept (the graph holds the inputs anyway); backward copies again
         self.save_for_backward(q, k, v, out, lse)
         return out
 
@@ -118,12 +118,15 @@ class PackedSelfAttention(ScaledDotProductAttention):
 
     def forward(self, qkv, causal=False, key_padding_mask=None, attn_mask=None, scale=None,
                 impl="auto"):
-        return super().forward(qkv[0], qkv[1], qkv[2], causal, key_padding_mask, attn_mask,
-                               scale, impl)
+        self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
+                         attn_mask=attn_mask, scale=scale, impl=impl)
+        out, lse = kernel.attention_forward(qkv[0], qkv[1], qkv[2], **self.opts)
+        self.save_for_backward(qkv, out, lse)           # the input itself (see above)
+        return out
 
     def backward(self, g):
-        q, k, v, out, lse = self.saved
-        dqkv = array_module(g).empty((3,) + q.shape, dtype=q.dtype)  # (3, B, H, T, D)
-        kernel.attention_backward(q, k, v, out, lse, g, dq=dqkv[0], dk=dqkv[1], dv=dqkv[2],
-                                  **self.opts)
+        qkv, out, lse = self.saved
+        dqkv = array_module(g).empty(qkv.shape, dtype=qkv.dtype)    # (3, B, H, T, D)
+        kernel.attention_backward(qkv[0], qkv[1], qkv[2], out, lse, g, dq=dqkv[0],
+                                  dk=dqkv[1], dv=dqkv[2], **self.opts)
         return dqkv
