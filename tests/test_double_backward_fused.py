@@ -1,5 +1,5 @@
 """Second derivatives of the fused ops (softmax, log_softmax, layer norm, attention,
-cross-entropy, the LSTM layer) and of every loss in losses.py, float64, on awkward shapes.
+cross-entropy, the LSTM layer, GELU + Linear) and of every loss in losses.py, float64, on awkward shapes.
 
 A fused op's first-order backward is a kernel on raw arrays; under create_graph=True its
 gradient is taken through its ``twin`` (the composite of primitive ops, backprop.py), so each
@@ -174,6 +174,22 @@ def test_lstm_layer_second_derivative(data, bias):
         y, h, c = lstm_ops.lstm_layer(x, h0, c0, w_ih, w_hh, *b)
         return tg.cat([y.reshape(-1), h.reshape(-1) * 2, c.reshape(-1)])
     check_second_order(fn, *arrays, max_elementwise=30)
+
+
+# ----- GELU + Linear -------------------------------------------------------------------------
+
+@SMALL
+@given(st.data(), st.sampled_from(["none", "tanh"]), st.booleans())
+def test_gelu_linear_second_derivative(data, approximate, bias):
+    rows, n_in, n_out = data.draw(st.tuples(st.integers(1, 3), st.integers(1, 3),
+                                            st.integers(1, 3)))
+    arrays = [data.draw(values(s)) for s in [(rows, n_in), (n_out, n_in)]]
+    if bias:
+        arrays.append(data.draw(values((n_out,))))
+    torch = pytest.importorskip("torch")
+    check_second_order(lambda *t: F.gelu_linear(*t, approximate=approximate), *arrays,
+                       torch_fn=lambda *t: torch.nn.functional.linear(
+                           torch.nn.functional.gelu(t[0], approximate=approximate), *t[1:]))
 
 
 def test_lstm_cell_second_derivative():

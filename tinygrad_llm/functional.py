@@ -32,6 +32,7 @@ from .ops import layer_norm as _layer_norm
 from .ops import log_softmax as _log_softmax
 from .ops import softmax as _softmax
 from .ops.elementwise import Dropout
+from .ops.gelu_linear import gelu_linear as _gelu_linear
 from .ops.indexing import Embedding
 from .ops.matmul import Linear
 from .tensor import Tensor, data_of
@@ -303,6 +304,19 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected "
                          f"({weight.shape[0]},)")
     return Linear.apply(input, weight, bias)
+
+
+def gelu_linear(input, weight, bias=None, approximate="none"):
+    """linear(gelu(input, approximate), weight, bias) as one op: the same values and
+    gradients, but backward computes gelu(input) again instead of keeping it (a transformer
+    MLP's widest activation; ops/gelu_linear.py)."""
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"gelu_linear: input of shape {tuple(input.shape)} and weight of "
+                         f"shape {tuple(weight.shape)} (out, in) do not match")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"gelu_linear: bias has shape {tuple(bias.shape)}, expected "
+                         f"({weight.shape[0]},)")
+    return _gelu_linear(input, weight, bias, approximate)
 
 
 def check_ids(ids, num_embeddings, name="embedding"):

@@ -130,15 +130,31 @@ class GeluTanh(Function):
     def forward(self, x):
         x = to_float(x)
         self.save_for_backward(x)
-        if x.dtype in (np.float32, np.float64):      # the kernel's dtypes; else its reference
-            return gelu_kernel.gelu_tanh_forward(x)
-        return gelu_kernel.gelu_tanh_forward_ref(x)
+        return gelu_values(x, "tanh")
 
     def backward(self, g):
         (x,) = self.saved
+        return gelu_input_grad(x, g, "tanh")
+
+
+def gelu_values(x, approximate):
+    """GELU of the float array x (approximate: 'tanh' or 'none'), for ops that recompute it."""
+    if approximate == "tanh":
+        if x.dtype in (np.float32, np.float64):      # the kernel's dtypes; else its reference
+            return gelu_kernel.gelu_tanh_forward(x)
+        return gelu_kernel.gelu_tanh_forward_ref(x)
+    return x * (0.5 * (1 + special.erf(x * INV_SQRT_2)))
+
+
+def gelu_input_grad(x, g, approximate):
+    """g * gelu'(x) for float arrays (the formulas of GeluTanh and GeluExact)."""
+    if approximate == "tanh":
         if x.dtype in (np.float32, np.float64):
             return gelu_kernel.gelu_tanh_backward(x, g)
         return gelu_kernel.gelu_tanh_backward_ref(x, g)
+    cdf = 0.5 * (1 + special.erf(x * INV_SQRT_2))
+    pdf = INV_SQRT_2PI * get_array_module(x).exp(-0.5 * x * x)
+    return g * (cdf + x * pdf)
 
 
 def gelu_exact_composite(x):
