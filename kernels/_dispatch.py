@@ -279,7 +279,13 @@ def empty_apart(shape, dtype, inputs, outputs=()):
 
 
 def contiguous(xp, a):
-    """C-contiguous view or copy: keeps numba at one compiled layout per dtype."""
+    """C-contiguous view or copy: keeps numba at one compiled layout per dtype. A large NumPy
+    copy goes into a pooled buffer (see ``empty``)."""
+    if (xp is np and a.__class__ is np.ndarray and not a.flags.c_contiguous
+            and a.nbytes >= _buffer_pool.MIN_BYTES):
+        out = empty(a.shape, a.dtype)
+        out[...] = a
+        return out
     return xp.ascontiguousarray(a)
 
 

@@ -88,14 +88,21 @@ def gelu_tanh_forward(x, *, impl="auto"):
     return y.reshape(x.shape)
 
 
-def gelu_tanh_backward(x, dy, *, impl="auto"):
-    """x from the forward and dy, the upstream gradient, of one shape. Returns dx."""
+def gelu_tanh_backward(x, dy, *, out=None, impl="auto"):
+    """x from the forward and dy, the upstream gradient, of one shape. Returns dx, written
+    into ``out`` when given (a C-contiguous array of x's shape and dtype; ``out=dy`` works:
+    each element of dy is read before the same element of dx is written)."""
     D.check_float([("x", x), ("dy", dy)])
     D.check_shape("dy", dy, x.shape)
+    if out is not None:
+        D.check_shape("out", out, x.shape)
+        if out.dtype != x.dtype or not out.flags.c_contiguous:
+            raise ValueError("gelu_tanh_backward: out must be C-contiguous with x's dtype")
     if D.choose_impl(x, dy, impl=impl) != "cpu":
-        return gelu_tanh_backward_ref(x, dy)
+        dx = gelu_tanh_backward_ref(x, dy)
+        return dx if out is None else D.write_into(out, dx)
     x1, dy1 = _flat(np, x), _flat(np, dy)
-    dx = D.empty_apart(x1.shape, x1.dtype, [x1, dy1])
+    dx = D.empty_apart(x1.shape, x1.dtype, [x1, dy1]) if out is None else out.reshape(-1)
     D.parallel_items(_gelu_bwd_cpu, -(-x1.size // _BLOCK), x1, dy1, dx,
                      min_items_per_thread=D.MIN_VALUES_PER_THREAD // _BLOCK)
     return dx.reshape(x.shape)

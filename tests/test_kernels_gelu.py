@@ -65,3 +65,36 @@ def test_extremes_and_non_contiguous():
                                gelu_tanh_forward_ref(x2), rtol=2e-6, atol=1e-7)
     with pytest.raises(ValueError):
         gelu_tanh_backward(x2, np.zeros((2, 2), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_into_out_and_in_place(dtype):
+    """out= receives dx; out=dy overwrites the upstream gradient with dx (each element of dy
+    is read before the same element of dx is written)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 70)).astype(dtype)
+    dy = rng.standard_normal((300, 70)).astype(dtype)
+    expected = gelu_tanh_backward(x, dy)
+    out = np.empty_like(x)
+    assert gelu_tanh_backward(x, dy, out=out) is not None
+    np.testing.assert_array_equal(out, expected)
+    same = dy.copy()
+    gelu_tanh_backward(x, same, out=same)
+    np.testing.assert_array_equal(same, expected)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        gelu_tanh_backward(x, dy, out=np.empty((70, 300), dtype).T)
+
+
+def test_contiguous_copies_of_large_arrays_come_from_the_pool():
+    """_dispatch.contiguous, which the kernels call on their inputs: a large strided NumPy
+    array is copied into a pooled buffer, equal and C-contiguous; a contiguous one is itself."""
+    from tinygrad_llm.kernels import _buffer_pool
+    was = _buffer_pool.set_enabled(True)
+    try:
+        a = np.arange(512 * 300, dtype=np.float32).reshape(512, 300)
+        c = _dispatch.contiguous(np, a.T)
+        assert c.flags.c_contiguous and np.array_equal(c, a.T)
+        assert _buffer_pool.is_pool_buffer(c.base)
+        assert _dispatch.contiguous(np, a) is a
+    finally:
+        _buffer_pool.set_enabled(was)

@@ -146,14 +146,18 @@ def gelu_values(x, approximate):
     return x * (0.5 * (1 + special.erf(x * INV_SQRT_2)))
 
 
-def gelu_input_grad(x, g, approximate):
-    """g * gelu'(x) for float arrays (the formulas of GeluTanh and GeluExact)."""
+def gelu_input_grad(x, g, approximate, in_place=False):
+    """g * gelu'(x) for float arrays (the formulas of GeluTanh and GeluExact); with
+    ``in_place`` written into g (a C-contiguous array that nothing else needs)."""
     if approximate == "tanh":
         if x.dtype in (np.float32, np.float64):
-            return gelu_kernel.gelu_tanh_backward(x, g)
+            return gelu_kernel.gelu_tanh_backward(x, g, out=g if in_place else None)
         return gelu_kernel.gelu_tanh_backward_ref(x, g)
     cdf = 0.5 * (1 + special.erf(x * INV_SQRT_2))
     pdf = INV_SQRT_2PI * get_array_module(x).exp(-0.5 * x * x)
+    if in_place:
+        g *= cdf + x * pdf
+        return g
     return g * (cdf + x * pdf)
 
 

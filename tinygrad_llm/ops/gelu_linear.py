@@ -45,12 +45,14 @@ class GeluLinear(Function):
         xp = array_module(g)
         need_x, need_w, need_b = self.needs_input_grad[:3]          # (approximate: none)
         g2 = _rows(g)                                                 # (N, out)
-        dw = xp.matmul(g2.T, _rows(gelu_values(x, self.approximate))) if need_w else None
         db = sum_over(g2, 0) if need_b else None                      # (out,)
-        dx = None
+        # one array of x's size at a time: h goes before dh exists, dx is written over dh
+        dw = dx = None
+        if need_w:
+            dw = xp.matmul(g2.T, _rows(gelu_values(x, self.approximate)))         # (out, in)
         if need_x:
-            dh = xp.matmul(g2, weight).reshape(x.shape)                 # (..., in)
-            dx = gelu_input_grad(x, dh, self.approximate)
+            dh = xp.matmul(g2, weight).reshape(x.shape)                 # (..., in), fresh
+            dx = gelu_input_grad(x, dh, self.approximate, in_place=True)
         return dx, dw, db, None
 
 
