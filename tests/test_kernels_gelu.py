@@ -68,9 +68,13 @@ def test_extremes_and_non_contiguous():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_backward_into_out_and_in_place(dtype):
-    """out= receives dx; out=dy overwrites the upstream gradient with dx (each element of dy
-    is read before the same element of dx is written)."""
+@pytest.mark.parametrize("split", [False, True])
+def test_backward_into_out_and_in_place(dtype, split, monkeypatch):
+    """out= receives dx; out=dy overwrites the upstream gradient with dx (a loop of its own),
+    on one thread or split in blocks over several."""
+    if split:
+        monkeypatch.setattr(_dispatch, "MIN_VALUES_PER_THREAD", 1)
+        monkeypatch.setattr(_dispatch, "num_threads", lambda: 3)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((300, 70)).astype(dtype)
     dy = rng.standard_normal((300, 70)).astype(dtype)
