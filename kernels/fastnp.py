@@ -45,12 +45,9 @@ def empty_like(a, dtype=None):
 def ascontiguousarray(a, dtype=None):
     """numpy.ascontiguousarray; the copy of a large non-contiguous array (a transposed view,
     say) goes into a pooled buffer."""
-    if (dtype is not None or a.__class__ is not np.ndarray or a.ndim == 0
-            or a.flags.c_contiguous or a.nbytes < POOLED_BYTES):
+    if dtype is not None:
         return np.ascontiguousarray(a, dtype=dtype)
-    out = empty(a.shape, a.dtype)
-    out[...] = a
-    return out
+    return _dispatch.contiguous(np, a)
 
 
 def memory_is_private(a):

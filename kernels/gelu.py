@@ -55,6 +55,16 @@ def _gelu_fwd_cpu(first, stop, step, x, y):
             yb[j] = as_type_of(xj, 0.5) * xj * (as_type_of(xj, 1.0) + tanh_fast(u))
 
 
+@njit(inline="always")
+def _gelu_slope(xj):
+    """dy/dx of GELU-tanh at one value (the module docstring's formula)."""
+    u = as_type_of(xj, SQRT_2_OVER_PI) * (xj + as_type_of(xj, GELU_CUBIC) * xj * xj * xj)
+    tj = tanh_fast(u)
+    one, half = as_type_of(xj, 1.0), as_type_of(xj, 0.5)
+    du_dx = as_type_of(xj, SQRT_2_OVER_PI) * (one + as_type_of(xj, 3 * GELU_CUBIC) * xj * xj)
+    return half * (one + tj) + half * xj * (one - tj * tj) * du_dx
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _gelu_bwd_cpu(first, stop, step, x, dy, dx):
     n = x.shape[0]
@@ -62,13 +72,7 @@ def _gelu_bwd_cpu(first, stop, step, x, dy, dx):
         lo, hi = k * _BLOCK, min(n, (k + 1) * _BLOCK)
         xb, dyb, dxb = x[lo:hi], dy[lo:hi], dx[lo:hi]
         for j in range(xb.size):
-            xj = xb[j]
-            u = as_type_of(xj, SQRT_2_OVER_PI) * (xj + as_type_of(xj, GELU_CUBIC) * xj * xj * xj)
-            tj = tanh_fast(u)
-            one, half = as_type_of(xj, 1.0), as_type_of(xj, 0.5)
-            du_dx = as_type_of(xj, SQRT_2_OVER_PI) * (
-                one + as_type_of(xj, 3 * GELU_CUBIC) * xj * xj)
-            dxb[j] = dyb[j] * (half * (one + tj) + half * xj * (one - tj * tj) * du_dx)
+            dxb[j] = dyb[j] * _gelu_slope(xb[j])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -81,13 +85,7 @@ def _gelu_bwd_inplace_cpu(first, stop, step, x, g):
         lo, hi = k * _BLOCK, min(n, (k + 1) * _BLOCK)
         xb, gb = x[lo:hi], g[lo:hi]
         for j in range(xb.size):
-            xj = xb[j]
-            u = as_type_of(xj, SQRT_2_OVER_PI) * (xj + as_type_of(xj, GELU_CUBIC) * xj * xj * xj)
-            tj = tanh_fast(u)
-            one, half = as_type_of(xj, 1.0), as_type_of(xj, 0.5)
-            du_dx = as_type_of(xj, SQRT_2_OVER_PI) * (
-                one + as_type_of(xj, 3 * GELU_CUBIC) * xj * xj)
-            gb[j] = gb[j] * (half * (one + tj) + half * xj * (one - tj * tj) * du_dx)
+            gb[j] = gb[j] * _gelu_slope(xb[j])
 
 
 def _flat(xp, a):

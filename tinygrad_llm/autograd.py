@@ -165,11 +165,11 @@ class Function:
         ctx.needs_input_grad = needs
         if ctx.saved:
             ctx._version_checks = _saved_versions(ctx, ctx.saved, args, result)
-            if nodes:                              # some parent is a node (see the notes)
-                _put_back_saved_inputs(parents, args, ctx.saved)
         if cls.twin is not None:                   # kept to recompute through the twin
             ctx.args, ctx.kwargs = args, kwargs
             parents = [a if isinstance(a, Tensor) else None for a in args]
+        elif nodes and ctx.saved:                  # some parent is a node (see the notes)
+            _put_back_saved_inputs(parents, args, ctx.saved)
         ctx.parents = parents
         return result
 
@@ -235,7 +235,8 @@ def _saved_versions(ctx, saved, args, result):
     tensor's own buffer. The counter, not the tensor: a node that held its own output would
     form a reference cycle (output -> node -> output), and the output's memory would wait
     for the garbage collector. A saved argument that is an array, not a Tensor, is noted in
-    ctx.constants: a recorded backward pass (backprop.py) uses it as the constant it is."""
+    ctx.constants: a recorded backward pass (backprop.py) uses it as the constant it is, and
+    a saved output's id in ctx._out_id (for when no Tensor of it is left)."""
     checks = []
     for arr in saved:
         if arr is result.data:

@@ -105,9 +105,10 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, recorded_roots):
             if not need:
                 continue
             parent_node = parent._ctx           # parent itself when it is a node
-            if g_in is not None and g_in.shape != (parent.data.shape if parent_node is not parent
-                                                   else parent._out_shape):
-                _raise_wrong_shape(node, g_in, parent)
+            if g_in is not None:
+                shape = parent._out_shape if parent_node is parent else parent.data.shape
+                if g_in.shape != shape:
+                    _raise_wrong_shape(node, g_in, shape)
             if parent_node is None:
                 if pending and parent in pending:
                     _hooked_contribution(parent, g_in, pending, sums)
@@ -289,8 +290,7 @@ def _vjp_through_twin(node, twin, g):
 
 # ----- bookkeeping --------------------------------------------------------------------------
 
-def _raise_wrong_shape(node, g_in, parent):
-    shape = parent._out_shape if parent._ctx is parent else parent.data.shape
+def _raise_wrong_shape(node, g_in, shape):
     raise RuntimeError(f"internal error: {node} returned a gradient of shape {g_in.shape} "
                        f"for an input of shape {shape}")
 

@@ -297,12 +297,7 @@ def _soft_cross_entropy(input, target, weight, reduction, label_smoothing):
 
 def linear(input, weight, bias=None):
     """y = x W^T + b with W (out_features, in_features), as torch.nn.functional.linear."""
-    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {tuple(input.shape)} and weight of shape "
-                         f"{tuple(weight.shape)} (out, in) do not match")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"linear: bias has shape {tuple(bias.shape)}, expected "
-                         f"({weight.shape[0]},)")
+    _check_linear(input, weight, bias, "linear")
     return Linear.apply(input, weight, bias)
 
 
@@ -310,13 +305,17 @@ def gelu_linear(input, weight, bias=None, approximate="none"):
     """linear(gelu(input, approximate), weight, bias) as one op: the same values and
     gradients, but backward computes gelu(input) again instead of keeping it (a transformer
     MLP's widest activation; ops/gelu_linear.py)."""
-    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"gelu_linear: input of shape {tuple(input.shape)} and weight of "
-                         f"shape {tuple(weight.shape)} (out, in) do not match")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"gelu_linear: bias has shape {tuple(bias.shape)}, expected "
-                         f"({weight.shape[0]},)")
+    _check_linear(input, weight, bias, "gelu_linear")
     return _gelu_linear(input, weight, bias, approximate)
+
+
+def _check_linear(input, weight, bias, name):
+    if weight.ndim != 2 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"{name}: input of shape {tuple(input.shape)} and weight of shape "
+                         f"{tuple(weight.shape)} (out, in) do not match")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"{name}: bias has shape {tuple(bias.shape)}, expected "
+                         f"({weight.shape[0]},)")
 
 
 def check_ids(ids, num_embeddings, name="embedding"):

@@ -28,9 +28,9 @@ def once_differentiable(fn):
             return result
         fn_cls = getattr(ctx, "_fn", None)           # a torch-style Function's ctx
         name = fn_cls.__name__ if fn_cls is not None else type(ctx).__name__
-        anchors = [_anchor(t, grad_outputs) for t in tuple(getattr(ctx, "parents", ()))]
-        anchors += [t for t in grad_outputs if isinstance(t, Tensor) and t.requires_grad]
-        anchors = [t for t in anchors if t is not None and t.requires_grad]
+        candidates = [_anchor(p, grad_outputs) for p in getattr(ctx, "parents", ())]
+        anchors = [t for t in candidates + list(grad_outputs)
+                   if isinstance(t, Tensor) and t.requires_grad]
         if not anchors:
             return result
         single = not isinstance(result, tuple)

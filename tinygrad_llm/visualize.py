@@ -68,8 +68,9 @@ def graph_to_dot(root, names=None, max_nodes=2000):
             lines.append(f'  {ids[id(t)]} [shape=box, label="{_label(t._ctx)}{freed}\\n'
                          f'{shape}"];')
             for parent in getattr(t._ctx, "parents", ()) or ():
-                if parent is not None and id(as_tensor(parent)) in ids:
-                    lines.append(f"  {ids[id(as_tensor(parent))]} -> {ids[id(t)]};")
+                shown = None if parent is None else ids.get(id(as_tensor(parent)))
+                if shown is not None:
+                    lines.append(f"  {shown} -> {ids[id(t)]};")
     if len(order) >= max_nodes:
         lines.append(f'  truncated [shape=note, label="graph truncated at {max_nodes} nodes"];')
     lines.append("}")

@@ -15,7 +15,7 @@ from ..dtypes import to_float
 from ..kernels.fastnp import array_module
 from .activation import gelu, gelu_input_grad, gelu_values
 from .array_methods import sum_over
-from .matmul import MatMulError, _rows, linear
+from .matmul import _rows, linear, linear_values
 
 
 def _gelu_linear_twin(x, weight, bias=None, approximate="none"):
@@ -29,16 +29,9 @@ class GeluLinear(Function):
 
     def forward(self, x, weight, bias=None, approximate="none"):
         x = to_float(x)
-        if x.dtype != weight.dtype:
-            raise MatMulError(f"gelu_linear: the input has dtype {x.dtype} but the weight has "
-                              f"{weight.dtype}; convert the input with .to({weight.dtype})")
         self.approximate = approximate
         self.save_for_backward(x, weight)
-        h = gelu_values(x, approximate)
-        y = array_module(h, weight).matmul(_rows(h), weight.T)      # (N, out)
-        if bias is not None:
-            y += bias
-        return y.reshape(x.shape[:-1] + (weight.shape[0],))          # (..., out)
+        return linear_values(gelu_values(x, approximate), weight, bias, "gelu_linear")
 
     def backward(self, g):
         x, weight = self.saved

@@ -97,15 +97,7 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         self.save_for_backward(x, weight)
-        if x.dtype != weight.dtype:
-            raise MatMulError(f"linear: the input has dtype {x.dtype} but the weight has "
-                              f"{weight.dtype}; convert the input with .to({weight.dtype})")
-        xp = array_module(x, weight)
-        x2 = _rows(x)                                                 # (N, in)
-        y = xp.matmul(x2, weight.T)                                   # (N, out)
-        if bias is not None:
-            y += bias
-        return y.reshape(x.shape[:-1] + (weight.shape[0],))          # (..., out)
+        return linear_values(x, weight, bias)
 
     def backward(self, g):
         x, weight = self.saved
@@ -116,6 +108,17 @@ class Linear(Function):
         dw = xp.matmul(g2.T, _rows(x)) if need_w else None                       # (out, in)
         db = sum_over(g2, 0) if need_b else None                      # (out,)
         return dx, dw, db
+
+
+def linear_values(x, weight, bias=None, name="linear"):
+    """x W^T + b on arrays: the forward of Linear (and of ops that end in one)."""
+    if x.dtype != weight.dtype:
+        raise MatMulError(f"{name}: the input has dtype {x.dtype} but the weight has "
+                          f"{weight.dtype}; convert the input with .to({weight.dtype})")
+    y = array_module(x, weight).matmul(_rows(x), weight.T)           # (N, out)
+    if bias is not None:
+        y += bias
+    return y.reshape(x.shape[:-1] + (weight.shape[0],))              # (..., out)
 
 
 def linear(input, weight, bias=None):
