@@ -37,7 +37,7 @@ import numpy as np
 
 MIN_BYTES = 1 << 18          # 256 KiB
 HUGE_BYTES = 1 << 22         # from 4 MiB on, ask for transparent huge pages (as NumPy does)
-PER_SIZE = 16                # buffers of one size (a step keeps many same-shaped activations)
+PER_SIZE = 64                # buffers of one size (a GPT step holds 23 of its 2 MiB at once)
 SPARE_RATIO = 4              # a free buffer up to this many times larger serves a request
 WINDOW = 4096                # takes after which an unused size is dropped
 MAX_BYTES = 1 << 30          # 1 GiB pooled at most

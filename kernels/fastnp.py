@@ -7,8 +7,10 @@ their formulas in the NumPy API on ``xp = array_module(x)`` (``xp.matmul(x, w.T)
     CuPy arrays                   cupy (the GPU)
     NumPy arrays                  this module: every public name of numpy, except
         empty, empty_like,          large buffers come from the kernels' buffer pool
-        ascontiguousarray           (kernels/_buffer_pool.py), so that writing a fresh output
-                                    does not page-fault at every training step
+        ascontiguousarray,          (kernels/_buffer_pool.py), so that writing a fresh output
+        add, reshape, take          does not page-fault at every training step (a new
+                                    2 MiB array costs ~1.3 ms of faults on this VM, several
+                                    times the arithmetic)
         matmul                      2-D float products run on the kernels' one thread pool
                                     (kernels/_blas.py): OpenBLAS's own threads keep spinning
                                     after each call and slow the numba kernels that follow
@@ -48,6 +50,65 @@ def ascontiguousarray(a, dtype=None):
     if dtype is not None:
         return np.ascontiguousarray(a, dtype=dtype)
     return _dispatch.contiguous(np, a)
+
+
+def add(a, b):
+    """a + b for any operands (NumPy or CuPy arrays, Tensors, numbers); a large NumPy result is
+    written into pooled memory (see ``_pooled_result``). Backward sums the gradients that reach
+    one node with it. (The size test is written out, not a helper: it runs for every sum.)"""
+    if ((a.__class__ is ndarray and a.nbytes >= POOLED_BYTES)
+            or (b.__class__ is ndarray and b.nbytes >= POOLED_BYTES)):
+        out = _pooled_result(a, b)
+        if out is not None:
+            return np.add(a, b, out=out)
+    return a + b
+
+
+def _pooled_result(a, b):
+    """A pooled array for the result of a binary ufunc on a and b (one of them a large NumPy
+    array), or None (the operator allocates): pooled when a and b are NumPy arrays of one dtype, or
+    one is a Python number and the other a float array (the result keeps the array's dtype)."""
+    a_array, b_array = a.__class__ is np.ndarray, b.__class__ is np.ndarray
+    if a_array and b_array:
+        if a.dtype != b.dtype:
+            return None
+        shape = a.shape if a.shape == b.shape else np.broadcast_shapes(a.shape, b.shape)
+        return _dispatch.empty(shape, a.dtype)
+    array, number = (a, b) if a_array else (b, a)
+    if array.dtype.kind != "f" or number.__class__ not in (float, int):
+        return None
+    return _dispatch.empty(array.shape, array.dtype)
+
+
+def reshape(a, shape):
+    """a.reshape(shape) (a tuple) for any array or Tensor; when a large NumPy array needs a
+    copy for its new shape (a transposed view), the copy goes into a pooled buffer."""
+    if (a.__class__ is np.ndarray and a.nbytes >= POOLED_BYTES and not a.flags.c_contiguous
+            and _RESHAPE_TAKES_COPY):
+        try:
+            return np.reshape(a, shape, copy=False)      # a view, or ValueError
+        except ValueError:
+            return _dispatch.contiguous(np, a).reshape(shape)
+    return a.reshape(shape)
+
+
+_RESHAPE_TAKES_COPY = np.lib.NumpyVersion(np.__version__) >= "2.1.0"   # reshape(copy=False)
+
+
+def take(a, indices, axis=None, out=None, mode="raise"):
+    """numpy.take. With ``out`` and mode="raise", NumPy fills a temporary copy of ``out`` and
+    copies it over (its documented buffering); here the indices are checked first, with
+    NumPy's error, and the values written straight into ``out``."""
+    if out is None or mode != "raise" or a.__class__ is not np.ndarray:
+        return np.take(a, indices, axis=axis, out=out, mode=mode)
+    n = a.size if axis is None else a.shape[axis]
+    indices = np.asarray(indices)
+    if indices.size:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
+            raise IndexError(f"index {bad} is out of bounds for axis {axis or 0} with size {n}")
+    return np.take(a, indices, axis=axis, out=out, mode="wrap")    # in range: wrap = raise
 
 
 def memory_is_private(a):
