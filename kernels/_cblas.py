@@ -20,7 +20,8 @@ are bound to the numba ``cfunc`` fallbacks below, which compute the product with
 the kernels then link and give the same results, at SciPy's BLAS speed.
 
 Operands may be C-contiguous or transposed views of C-contiguous arrays (row stride or column
-stride of one element); ``out`` must be C-contiguous. Anything else raises ValueError.
+stride of one element), with any leading dimension; ``out`` needs contiguous rows that do not
+overlap (a slice of a wider array is fine). Anything else raises ValueError.
 """
 import ctypes
 import glob
@@ -176,8 +177,9 @@ def gemm(a, b, out, beta=0.0):
     if m == 0 or n == 0:
         return
     size = _float_itemsize(a, b, out)
-    if out.strides[1] != size and n > 1 or out.strides[0] != n * size and m > 1:
-        raise ValueError("gemm: out must be C-contiguous")
+    ldc = out.strides[0] // size if m > 1 else n
+    if out.strides[1] != size and n > 1 or ldc < n:
+        raise ValueError("gemm: out must have contiguous, non-overlapping rows")
     if k == 0:                            # an empty sum: out = beta * out (not read if 0)
         if beta == 0:
             out[:, :] = 0
@@ -191,7 +193,7 @@ def gemm(a, b, out, beta=0.0):
     tb, ldb = _layout(b, size)
     if size == 4:
         _sgemm(ROW_MAJOR, ta, tb, m, n, k, np.float32(1.0), a.ctypes.data, lda,
-               b.ctypes.data, ldb, np.float32(beta), out.ctypes.data, n)
+               b.ctypes.data, ldb, np.float32(beta), out.ctypes.data, ldc)
     else:
         _dgemm(ROW_MAJOR, ta, tb, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
-               beta, out.ctypes.data, n)
+               beta, out.ctypes.data, ldc)

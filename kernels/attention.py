@@ -163,6 +163,18 @@ def _kernel_masks(xp, q, key_padding_mask, attn_mask):
     return kpm, has_kpm, xp.ascontiguousarray(m), True
 
 
+def _rows_as_given(xp, a, output=False):
+    """``a`` itself when the CPU kernels can read (or, for an output, write) it in place: its
+    last axis contiguous and its rows apart (they go to BLAS with a leading dimension), as a
+    head of a packed (B, T, 3, H, D) projection viewed as (B, H, T, D) is. Otherwise a
+    C-contiguous copy (an output: None, and the caller writes back from a contiguous one)."""
+    if (xp is np and a.ndim == 4 and a.strides[-1] == a.itemsize
+            and a.strides[-2] >= a.shape[-1] * a.itemsize
+            and min(a.strides) >= (a.itemsize if output else 0)):
+        return a
+    return None if output else D.contiguous(xp, a)
+
+
 def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask=None,
                       scale=None, out=None, impl="auto"):
     """Scaled dot-product attention softmax(Q K^T * scale + M) V.
@@ -172,6 +184,8 @@ def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask
     key_padding_mask: bool (B, Tk) or None, True = ignore that key.
     attn_mask: additive float mask broadcastable to (B, H, Tq, Tk) or None (-inf allowed).
     scale: float, default 1 / sqrt(D). out: optional (B, H, Tq, D) buffer, overwritten.
+    On the CPU, arrays whose last axis is contiguous are read and written in place (a head
+    of a packed (B, T, 3, H, D) projection needs no copy); other layouts are copied.
     Returns (out (B, H, Tq, D), lse (B, H, Tq)); save both for ``attention_backward``.
     Fully masked rows: out = 0, lse = -inf.
     """
@@ -185,9 +199,14 @@ def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask
     if which == "ref":
         o, lse = attention_forward_ref(q, k, v, causal, key_padding_mask, attn_mask, scale)
         return D.write_into(out, o), lse
-    qc, kc, vc = (D.contiguous(xp, a) for a in (q, k, v))
+    if which == "cpu":          # strided heads as they are (the CPU kernels take row strides)
+        qc, kc, vc = (_rows_as_given(xp, a) for a in (q, k, v))
+        o = out if out.flags.c_contiguous else _rows_as_given(xp, out, output=True)
+    else:
+        qc, kc, vc = (D.contiguous(xp, a) for a in (q, k, v))
+        o = out if out.flags.c_contiguous else None
+    o = xp.empty_like(qc) if o is None else o
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
-    o = out if out.flags.c_contiguous else xp.empty_like(qc)
     lse = xp.empty((nb, nh, tq), dtype=q.dtype)
     if which == "cpu":
         n_items = nb * nh * -(-tq // BLOCK_Q)
@@ -235,9 +254,16 @@ def attention_backward(q, k, v, out, lse, dout, *, causal=False, key_padding_mas
         grads = attention_backward_ref(q, k, v, out, lse, dout, causal, key_padding_mask,
                                        attn_mask, scale)
         return tuple(D.write_into(buf, g) for buf, g in zip((dq, dk, dv), grads))
-    args = [D.contiguous(xp, a) for a in (q, k, v, out, lse, dout)]
-    bufs = [buf if buf.flags.c_contiguous else xp.empty(buf.shape, dtype=buf.dtype)
+    if which == "cpu":          # strided heads as they are (the CPU kernels take row strides)
+        q_, k_, v_, out_, dout_ = (_rows_as_given(xp, a) for a in (q, k, v, out, dout))
+        args = [q_, k_, v_, out_, D.contiguous(xp, lse), dout_]
+    else:
+        args = [D.contiguous(xp, a) for a in (q, k, v, out, lse, dout)]
+    bufs = [buf if buf.flags.c_contiguous else
+            (_rows_as_given(xp, buf, output=True) if which == "cpu" else None)
             for buf in (dq, dk, dv)]
+    bufs = [xp.empty(buf.shape, dtype=buf.dtype) if b is None else b
+            for b, buf in zip(bufs, (dq, dk, dv))]
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
     if which == "cpu":
         # one item is a whole head: Tq x Tk x D multiply-adds, five times over; a share

@@ -66,7 +66,8 @@ def _zero_fill(dst):
 def _attn_fwd_cpu(first, stop, step, q, k, v, out, lse, scale, causal, kpm, has_kpm, mask,
                   has_mask):
     """Work items (b, h, query block) first, first + step, ... < stop.
-    q (B,H,Tq,D), k/v (B,H,Tk,D) C-contiguous; out (B,H,Tq,D) and lse (B,H,Tq) overwritten."""
+    q (B,H,Tq,D), k/v (B,H,Tk,D), out (B,H,Tq,D): the last axis contiguous, rows possibly
+    strided (heads of a packed projection); out and lse (B,H,Tq) are overwritten."""
     nb, nh, tq, d = q.shape
     tk = k.shape[2]
     nqb = (tq + BLOCK_Q - 1) // BLOCK_Q
@@ -131,7 +132,8 @@ def _attn_fwd_cpu(first, stop, step, q, k, v, out, lse, scale, causal, kpm, has_
 def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale, causal, kpm,
                   has_kpm, mask, has_mask):
     """Work items: (b, h) heads first, first + step, ... < stop; one head per item, so dq
-    accumulates without races. dq, dk, dv (B,H,T,D) are overwritten."""
+    accumulates without races. dq, dk, dv (B,H,T,D) are overwritten. Every (B,H,T,D) array
+    has its last axis contiguous; rows may be strided."""
     nb, nh, tq, d = q.shape
     tk = k.shape[2]
     for bh in range(first, stop, step):

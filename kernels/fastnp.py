@@ -19,6 +19,7 @@ their formulas in the NumPy API on ``xp = array_module(x)`` (``xp.matmul(x, w.T)
 Nothing here changes a result: a pooled buffer is an uninitialized array like numpy.empty's,
 and the threaded product computes the same sums (each thread runs BLAS on a block of rows).
 """
+import builtins
 import sys
 
 import numpy as np
@@ -39,9 +40,19 @@ def empty(shape, dtype=np.float64):
     return _dispatch.empty(shape, dtype)
 
 
-def empty_like(a, dtype=None):
-    """numpy.empty_like for a C-contiguous result; large arrays from the buffer pool."""
-    return empty(a.shape, a.dtype if dtype is None else dtype)
+def empty_like(a, dtype=None, order="C"):
+    """numpy.empty_like; large arrays from the buffer pool. order="C" (the default here, where
+    NumPy's is "K"): C-contiguous. order="K": laid out in memory as ``a`` is (axes ordered by
+    a's strides), e.g. a (B, H, T, D) view of a (B, T, H, D) array gets (B, T, H, D) memory;
+    C-contiguous when ``a`` has a zero or negative stride (a broadcast or reversed view)."""
+    dtype = a.dtype if dtype is None else dtype
+    if order == "K" and not a.flags.c_contiguous and builtins.min(a.strides, default=1) > 0:
+        outer_first = builtins.sorted(range(a.ndim), key=lambda i: -builtins.abs(a.strides[i]))
+        buf = empty(tuple(a.shape[i] for i in outer_first), dtype)
+        return buf.transpose(np.argsort(outer_first))
+    if order not in ("C", "K"):
+        raise ValueError(f"empty_like: order must be 'C' or 'K', got {order!r}")
+    return empty(a.shape, dtype)
 
 
 def ascontiguousarray(a, dtype=None):

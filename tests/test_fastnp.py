@@ -137,3 +137,27 @@ def test_a_warm_training_step_backward_maps_no_fresh_pages():
     faults = [step() for _ in range(3)]
     # one 512 KiB array is 128 pages; a few stray pages (interpreter, numba) are allowed
     assert min(faults) < 64, faults
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((2, 9, 3, 5)).transpose(0, 2, 1, 3),                 # heads of a projection
+    lambda: np.zeros((2, 7, 3, 4, 5), np.float32).transpose(2, 0, 3, 1, 4),  # packed qkv
+    lambda: np.zeros((ROWS, 64), np.float32).T,                            # large: pooled
+    lambda: np.zeros((4, 6))[:, ::2],                                      # sliced
+])
+def test_empty_like_order_k_follows_the_memory_order(make):
+    a = make()
+    got = fastnp.empty_like(a, order="K")
+    assert got.shape == a.shape and got.dtype == a.dtype
+    assert np.argsort(got.strides).tolist() == np.argsort(a.strides).tolist()
+    outer_first = np.argsort(got.strides, kind="stable")[::-1]
+    assert got.transpose(outer_first).flags.c_contiguous               # dense, no gaps
+    assert fastnp.empty_like(a).flags.c_contiguous                     # the default: C
+    assert _pooled(got) == (a.nbytes >= pool.MIN_BYTES)
+
+
+def test_empty_like_order_k_of_broadcast_or_reversed_views_is_c_contiguous():
+    for a in (np.broadcast_to(np.zeros((1, 5)), (4, 5)), np.zeros((4, 5))[::-1]):
+        assert fastnp.empty_like(a, order="K").flags.c_contiguous
+    with pytest.raises(ValueError, match="order"):
+        fastnp.empty_like(np.zeros((2, 2)), order="F")

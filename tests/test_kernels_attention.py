@@ -83,6 +83,49 @@ def test_attention_matches_reference(shape, case):
         assert_within_naive(g, n, r)
 
 
+def heads_last(a):
+    """a (B, H, T, D) as a view of (B, T, H, D) memory: the layout of a projection split into
+    heads, rows strided by H * D."""
+    return np.ascontiguousarray(a.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)
+
+
+def nan_buffer_like(a):
+    return np.full((a.shape[0], a.shape[2], a.shape[1], a.shape[3]), np.nan,
+                   a.dtype).transpose(0, 2, 1, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape,case", CASES, ids=[f"{s}-{c or 'plain'}" for s, c in CASES])
+def test_attention_reads_and_writes_strided_heads_in_place(shape, case, dtype):
+    # GPT's packed (B, T, 3, H, D) projection: q, k, v, dout and every output are strided
+    # views; the CPU kernels read and write them through row strides, with the same results
+    b, h, tq, tk, d = shape
+    q, k, v, dout = (a.astype(dtype) for a in make(b, h, tq, tk, d))
+    opts = masks_for(case, b, tq, tk, dtype)
+    if tq == tk:          # one packed buffer, as PackedSelfAttention gets it
+        qkv = np.ascontiguousarray(np.stack([q, k, v]).transpose(1, 3, 0, 2, 4))  # (B,T,3,H,D)
+        qs, ks, vs = (qkv.transpose(2, 0, 3, 1, 4)[i] for i in range(3))
+    else:
+        qs, ks, vs = heads_last(q), heads_last(k), heads_last(v)
+    dos = heads_last(dout)
+    if h > 1 and tq > 1:
+        assert not any(a.flags.c_contiguous for a in (qs, dos))
+    out = nan_buffer_like(q)
+    o, lse = K.attention_forward(qs, ks, vs, out=out, **opts)
+    bufs = [nan_buffer_like(a) for a in (q, k, v)]
+    grads = K.attention_backward(qs, ks, vs, o, lse, dos, dq=bufs[0], dk=bufs[1], dv=bufs[2],
+                                 **opts)
+    assert o is out and all(g is buf for g, buf in zip(grads, bufs))
+    ref = run(q, k, v, dout, impl="ref", **opts)
+    contiguous = run(q, k, v, dout, **opts)
+    for g, c, r in zip((o, lse, *grads), contiguous, ref):
+        assert not np.isnan(g).any()
+        if dtype == np.float64:
+            assert_close64(g, r, tol=1e-11)
+        else:             # the float32 kernel on contiguous copies: within a few ulps
+            np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(c).max()))
+
+
 def test_attention_noncontiguous_inputs_and_out_buffers():
     q, k, v, dout = make(2, 5, 9, 11, 4)
     qt = np.ascontiguousarray(q.transpose(0, 2, 1, 3)).transpose(0, 2, 1, 3)   # (B,T,H,D) view

@@ -207,20 +207,25 @@ def _operand(rng, shape, transposed, padded, dtype):
 
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 40), k=st.integers(1, 40), n=st.integers(1, 40), ta=st.booleans(),
-       tb=st.booleans(), pad_a=st.booleans(), pad_b=st.booleans(), accumulate=st.booleans(),
-       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31 - 1))
-def test_cblas_gemm_equals_float64_reference(m, k, n, ta, tb, pad_a, pad_b, accumulate, dtype,
-                                             seed):
-    """out = a @ b (+ out with beta = 1) for C-ordered, transposed and sub-block operands;
-    with beta = 0 the NaNs already in out are never read."""
+       tb=st.booleans(), pad_a=st.booleans(), pad_b=st.booleans(), pad_out=st.booleans(),
+       accumulate=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31 - 1))
+def test_cblas_gemm_equals_float64_reference(m, k, n, ta, tb, pad_a, pad_b, pad_out,
+                                             accumulate, dtype, seed):
+    """out = a @ b (+ out with beta = 1) for C-ordered, transposed and sub-block operands and
+    an out whose rows are strided (a sub-block: the columns beside it stay untouched); with
+    beta = 0 the NaNs already in out are never read."""
     from tinygrad_llm.kernels._cblas import gemm
     rng = np.random.default_rng(seed)
     a = _operand(rng, (m, k), ta, pad_a, dtype)
     b = _operand(rng, (k, n), tb, pad_b, dtype)
     start = rng.standard_normal((m, n)).astype(dtype) if accumulate else \
         np.full((m, n), np.nan, dtype)
-    out = start.copy()
+    wide = np.full((m, n + 5 if pad_out else n), 7.0, dtype)
+    out = wide[:, :n]
+    out[...] = start
     gemm(a, b, out, 1.0 if accumulate else 0.0)
+    assert (wide[:, n:] == 7.0).all()
     ref = a.astype(np.float64) @ b.astype(np.float64) + (start if accumulate else 0)
     tol = 1e-12 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.sqrt(k) * np.abs(ref).max())
@@ -263,8 +268,11 @@ def test_cblas_gemm_rejects_bad_operands():
         gemm(np.ones((2, 3), np.float32), np.ones((3, 2)), np.ones((2, 2), np.float32))
     with pytest.raises(ValueError, match="shapes do not match"):
         gemm(np.ones((2, 3)), np.ones((4, 2)), np.ones((2, 2)))
-    with pytest.raises(ValueError, match="C-contiguous"):
-        gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)).T.copy().T)
+    with pytest.raises(ValueError, match="out must have contiguous, non-overlapping rows"):
+        gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)).T.copy().T)   # columns
+    with pytest.raises(ValueError, match="out must have contiguous, non-overlapping rows"):
+        gemm(np.ones((2, 3)), np.ones((3, 2)),                            # rows overlap
+             np.lib.stride_tricks.as_strided(np.ones(4), (2, 2), (8, 8)))
     # an operand strided both ways: fine for the small products done by loops, an error for
     # the BLAS path (which needs one contiguous axis)
     a = np.arange(24.0).reshape(4, 6)[::2, ::2]

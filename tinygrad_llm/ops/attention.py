@@ -95,15 +95,21 @@ class ScaledDotProductAttention(Function):
                 scale=None, impl="auto"):
         self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
                          attn_mask=attn_mask, scale=scale, impl=impl)
-        out, lse = kernel.attention_forward(q, k, v, **self.opts)   # (B, H, Tq, D), (B, H, Tq)
-        # q, k, v as given, often strided views of one projection: the kernel's contiguous
-        # copies are not kept (the graph holds the inputs anyway); backward copies again
+        # out laid out in memory as q is: when q is a (B, H, T, D) view of a (B, T, H, D)
+        # projection, merging the heads back into (B, T, C) is then a view, not a copy
+        out = array_module(q).empty_like(q, order="K")
+        out, lse = kernel.attention_forward(q, k, v, out=out, **self.opts)  # lse (B, H, Tq)
+        # q, k, v as given, often strided views of one projection (the CPU kernel reads them
+        # in place; other paths copy them, and those copies are not kept)
         self.save_for_backward(q, k, v, out, lse)
         return out
 
     def backward(self, g):
         q, k, v, out, lse = self.saved
-        return kernel.attention_backward(q, k, v, out, lse, g, **self.opts)
+        xp = array_module(g)                 # each gradient laid out as its input (see above)
+        return kernel.attention_backward(q, k, v, out, lse, g, dq=xp.empty_like(q, order="K"),
+                                         dk=xp.empty_like(k, order="K"),
+                                         dv=xp.empty_like(v, order="K"), **self.opts)
 
 
 class PackedSelfAttention(ScaledDotProductAttention):
@@ -120,13 +126,17 @@ class PackedSelfAttention(ScaledDotProductAttention):
                 impl="auto"):
         self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
                          attn_mask=attn_mask, scale=scale, impl=impl)
-        out, lse = kernel.attention_forward(qkv[0], qkv[1], qkv[2], **self.opts)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        # out in q's memory order: for GPT's (B, T, 3, H, D) projection that is (B, T, H, D),
+        # so that merging the heads back into (B, T, C) is a view, not a copy
+        out = array_module(q).empty_like(q, order="K")
+        out, lse = kernel.attention_forward(q, k, v, out=out, **self.opts)
         self.save_for_backward(qkv, out, lse)           # the input itself (see above)
         return out
 
     def backward(self, g):
         qkv, out, lse = self.saved
-        dqkv = array_module(g).empty(qkv.shape, dtype=qkv.dtype)    # (3, B, H, T, D)
+        dqkv = array_module(g).empty_like(qkv, order="K")     # (3, B, H, T, D), laid out as qkv
         kernel.attention_backward(qkv[0], qkv[1], qkv[2], out, lse, g, dq=dqkv[0],
                                   dk=dqkv[1], dv=dqkv[2], **self.opts)
         return dqkv
