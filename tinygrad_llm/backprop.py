@@ -281,11 +281,22 @@ def _saved_tensor(node, arr, output):
 
 def _vjp_through_twin(node, twin, g):
     """Input gradients of a fused op taken through its composite twin, recomputed on the same
-    inputs: the twin's graph is made of primitive ops, each differentiable again."""
-    out = twin(*node.args, **node.kwargs)
-    wanted = [p for p, need in zip(node.parents, node.needs_input_grad) if need]
+    inputs: the twin's graph is made of primitive ops, each differentiable again.
+
+    Each input position gets an alias of its own (a reshape to the same shape: a view with a
+    node), and the walk from the twin's output stops at the aliases. So an input passed twice
+    (attention(x, x, x)), or one another input was computed from (x from the weight W), gets
+    the partial derivative of each position, as the first-order backward gives it; the outer
+    walk carries the rest. (Walking to the inputs themselves counted such paths twice.)"""
+    args = list(node.args)
+    aliases = []
+    for i, need in enumerate(node.needs_input_grad):
+        if need:
+            args[i] = args[i].reshape(args[i].shape)
+            aliases.append(args[i])
+    out = twin(*args, **node.kwargs)
     found = iter(run_backward([out], [g], retain_graph=True, create_graph=True,
-                              inputs=wanted, accumulate=False))
+                              inputs=aliases, accumulate=False))
     return tuple(next(found) if need else None for need in node.needs_input_grad)
 
 

@@ -33,6 +33,7 @@ from .ops import log_softmax as _log_softmax
 from .ops import softmax as _softmax
 from .ops.elementwise import Dropout
 from .ops.gelu_linear import gelu_linear as _gelu_linear
+from .ops.layer_norm_linear import layer_norm_linear as _layer_norm_linear
 from .ops.indexing import Embedding
 from .ops.matmul import Linear
 from .tensor import Tensor, data_of
@@ -307,6 +308,21 @@ def gelu_linear(input, weight, bias=None, approximate="none"):
     MLP's widest activation; ops/gelu_linear.py)."""
     _check_linear(input, weight, bias, "gelu_linear")
     return _gelu_linear(input, weight, bias, approximate)
+
+
+def layer_norm_linear(input, ln_weight, ln_bias, weight, bias=None, eps=1e-5):
+    """linear(layer_norm(input, (C,), ln_weight, ln_bias, eps), weight, bias) as one op: the
+    same values and gradients, but backward normalizes input again instead of keeping the
+    normalized values (ops/layer_norm_linear.py). ln_weight, ln_bias: (C,) or None."""
+    if input.ndim == 0:
+        raise ValueError("layer_norm_linear: the input needs at least one axis (C features)")
+    c = input.shape[-1]
+    for name, p in (("ln_weight", ln_weight), ("ln_bias", ln_bias)):
+        if p is not None and tuple(p.shape) != (c,):
+            raise ValueError(f"layer_norm_linear: {name} has shape {tuple(p.shape)}, expected "
+                             f"({c},) for an input of shape {tuple(input.shape)}")
+    _check_linear(input, weight, bias, "layer_norm_linear")
+    return _layer_norm_linear(input, ln_weight, ln_bias, weight, bias, eps)
 
 
 def _check_linear(input, weight, bias, name):

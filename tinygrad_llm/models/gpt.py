@@ -51,6 +51,19 @@ class GPTConfig:
                              f"({self.n_head})")
 
 
+def norm_then_linear(norm, linear, x):
+    """linear(norm(x)), or linear(x) when norm is None. A plain LayerNorm over the last axis
+    and a plain Linear run as one op (F.layer_norm_linear), which keeps x and not norm(x) for
+    backward: the same values and gradients, one array of x's size less per pair."""
+    if norm is None:
+        return linear(x)
+    if (type(norm) is nn.LayerNorm and type(linear) is nn.Linear
+            and len(norm.normalized_shape) == 1):
+        return F.layer_norm_linear(x, norm.weight, norm.bias, linear.weight, linear.bias,
+                                   norm.eps)
+    return linear(norm(x))                      # a replaced module (an adapter, say)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg, generator=None):
         super().__init__()
@@ -59,10 +72,11 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias, generator=generator)
         self.resid_dropout = nn.Dropout(cfg.dropout, generator=generator)
 
-    def forward(self, x, cache=None):
+    def forward(self, x, cache=None, norm=None):
+        """Attention over norm(x) (the block's ln_1), or over x when norm is None."""
         B, T, C = x.shape
         H, D = self.n_head, C // self.n_head
-        qkv = self.c_attn(x)                                              # (B, T, 3C)
+        qkv = norm_then_linear(norm, self.c_attn, x)                      # (B, T, 3C)
         qkv = qkv.reshape(B, T, 3, H, D).permute(2, 0, 3, 1, 4)           # (3, B, H, T, D)
         if cache is None:  # q, k, v stay packed: their gradient comes back as one buffer
             y = F.packed_self_attention(qkv, is_causal=True)              # (B, H, T, D)
@@ -87,8 +101,9 @@ class MLP(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout, generator=generator)
         self.approximate = "tanh" if cfg.activation == "gelu_new" else "none"
 
-    def forward(self, x):
-        h = self.c_fc(x)                                                  # (B, T, 4C)
+    def forward(self, x, norm=None):
+        """The MLP of norm(x) (the block's ln_2), or of x when norm is None."""
+        h = norm_then_linear(norm, self.c_fc, x)                          # (B, T, 4C)
         if type(self.c_proj) is nn.Linear:
             # c_proj(gelu(h)) as one op, which keeps h and not gelu(h) for backward (the
             # step's widest activation): same values, one array of (B, T, 4C) less per layer
@@ -107,8 +122,8 @@ class Block(nn.Module):
         self.mlp = MLP(cfg, generator)
 
     def forward(self, x, cache=None):
-        x = x + self.attn(self.ln_1(x), cache)
-        return x + self.mlp(self.ln_2(x))
+        x = x + self.attn(x, cache, norm=self.ln_1)                      # attn(ln_1(x))
+        return x + self.mlp(x, norm=self.ln_2)                            # mlp(ln_2(x))
 
 
 class GPT(nn.Module):
@@ -165,8 +180,12 @@ class GPT(nn.Module):
             if targets is not None:
                 raise ValueError("logits_to_keep drops positions that targets score")
             x = x[:, -logits_to_keep:]                                    # (B, n, C)
-        x = tr.ln_f(x)
-        logits = x @ tr.wte.weight.T                                      # (B, T or n, V)
+        if type(tr.ln_f) is nn.LayerNorm and len(tr.ln_f.normalized_shape) == 1:
+            # ln_f(x) @ wte^T as one op, which keeps x and not ln_f(x) for backward
+            logits = F.layer_norm_linear(x, tr.ln_f.weight, tr.ln_f.bias, tr.wte.weight,
+                                         None, tr.ln_f.eps)              # (B, T or n, V)
+        else:
+            logits = tr.ln_f(x) @ tr.wte.weight.T
         loss = None
         if targets is not None:
             t = targets if isinstance(targets, Tensor) else Tensor(targets, dtype=np.int64)

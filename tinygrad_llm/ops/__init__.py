@@ -42,6 +42,7 @@ with the twin in value and gradient:
     cross_entropy.py cross_entropy                kernels/cross_entropy.py
     lstm.py         lstm_cell, lstm_layer         kernels/lstm.py
     gelu_linear.py  gelu_linear (GELU, then a Linear that keeps only the GELU's input)
+    layer_norm_linear.py  layer_norm_linear (LayerNorm, then a Linear; keeps only x)
 """
 from .activation import (elu, gelu, hardsigmoid, hardswish, leaky_relu, logsigmoid, normalize,
                          relu, sigmoid, silu, softplus, tanh)
