@@ -145,7 +145,10 @@ def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale,
             for dd in range(d):
                 acc += dout[b, h, i, dd] * out[b, h, i, dd]
             di[i] = acc
-        _zero_fill(dq[b, h])
+        # each output tile's first product overwrites it (beta = 0), later ones add to it
+        # (beta = 1): no zero-filling pass over dq, dk, dv, whose rows may be strided
+        nqb = (tq + BLOCK_Q - 1) // BLOCK_Q
+        dq_written = np.zeros(nqb, dtype=np.bool_)
         sbuf = np.empty(BLOCK_Q * BLOCK_K, dtype=q.dtype)
         dpbuf = np.empty(BLOCK_Q * BLOCK_K, dtype=q.dtype)
         for j0 in range(0, tk, BLOCK_K):
@@ -155,8 +158,7 @@ def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale,
             vj = v[b, h, j0:j1]                                   # (bk, D)
             dkj = dk[b, h, j0:j1]
             dvj = dv[b, h, j0:j1]
-            _zero_fill(dkj)
-            _zero_fill(dvj)
+            beta_kv = 0.0
             # causal: query i sees key j0 only when i >= j0 - (Tk - Tq)
             i_start = max(j0 - (tk - tq), 0) if causal else 0
             i_start = (i_start // BLOCK_Q) * BLOCK_Q
@@ -185,6 +187,15 @@ def _attn_bwd_cpu(first, stop, step, q, k, v, out, lse, dout, dq, dk, dv, scale,
                     for c in range(lim, bk):
                         srow[c] = 0
                         dprow[c] = 0
-                gemm(s.T, doi, dvj, 1.0)                          # dV_j += P^T dO_i
-                gemm(dp.T, qi, dkj, 1.0)                          # dK_j += dS^T Q_i
-                gemm(dp, kj, dq[b, h, i0:i1], 1.0)                # dQ_i += dS K_j
+                gemm(s.T, doi, dvj, beta_kv)                      # dV_j += P^T dO_i
+                gemm(dp.T, qi, dkj, beta_kv)                      # dK_j += dS^T Q_i
+                beta_kv = 1.0
+                iq = i0 // BLOCK_Q
+                gemm(dp, kj, dq[b, h, i0:i1], 1.0 if dq_written[iq] else 0.0)  # dQ_i += dS K_j
+                dq_written[iq] = True
+            if beta_kv == 0.0:                                    # no query sees these keys
+                _zero_fill(dkj)
+                _zero_fill(dvj)
+        for iq in range(nqb):                                     # rows that see no key
+            if not dq_written[iq]:
+                _zero_fill(dq[b, h, iq * BLOCK_Q:min((iq + 1) * BLOCK_Q, tq)])
