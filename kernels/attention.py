@@ -181,6 +181,16 @@ def _rows_as_given(xp, a, output=False):
     return None if output else D.contiguous(xp, a)
 
 
+def _written_in_place(xp, buf, which):
+    """``buf`` when the kernel can write it directly, else a fresh C-contiguous array of its
+    shape (the caller copies the result into ``buf``)."""
+    if buf.flags.c_contiguous:
+        return buf
+    if which == "cpu" and _rows_as_given(xp, buf, output=True) is not None:
+        return buf
+    return xp.empty(buf.shape, dtype=buf.dtype)
+
+
 def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask=None,
                       scale=None, out=None, impl="auto"):
     """Scaled dot-product attention softmax(Q K^T * scale + M) V.
@@ -207,11 +217,9 @@ def attention_forward(q, k, v, *, causal=False, key_padding_mask=None, attn_mask
         return D.write_into(out, o), lse
     if which == "cpu":          # strided heads as they are (the CPU kernels take row strides)
         qc, kc, vc = (_rows_as_given(xp, a) for a in (q, k, v))
-        o = out if out.flags.c_contiguous else _rows_as_given(xp, out, output=True)
     else:
         qc, kc, vc = (D.contiguous(xp, a) for a in (q, k, v))
-        o = out if out.flags.c_contiguous else None
-    o = xp.empty_like(qc) if o is None else o
+    o = _written_in_place(xp, out, which)
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
     lse = xp.empty((nb, nh, tq), dtype=q.dtype)
     if which == "cpu":
@@ -265,11 +273,7 @@ def attention_backward(q, k, v, out, lse, dout, *, causal=False, key_padding_mas
         args = [q_, k_, v_, out_, D.contiguous(xp, lse), dout_]
     else:
         args = [D.contiguous(xp, a) for a in (q, k, v, out, lse, dout)]
-    bufs = [buf if buf.flags.c_contiguous else
-            (_rows_as_given(xp, buf, output=True) if which == "cpu" else None)
-            for buf in (dq, dk, dv)]
-    bufs = [xp.empty(buf.shape, dtype=buf.dtype) if b is None else b
-            for b, buf in zip(bufs, (dq, dk, dv))]
+    bufs = [_written_in_place(xp, buf, which) for buf in (dq, dk, dv)]
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
     if which == "cpu":
         # one item is a whole head: Tq x Tk x D multiply-adds, five times over; a share
