@@ -45,13 +45,13 @@ def empty_like(a, dtype=None, order="C"):
     NumPy's is "K"): C-contiguous. order="K": laid out in memory as ``a`` is (axes ordered by
     a's strides), e.g. a (B, H, T, D) view of a (B, T, H, D) array gets (B, T, H, D) memory;
     C-contiguous when ``a`` has a zero or negative stride (a broadcast or reversed view)."""
-    dtype = a.dtype if dtype is None else dtype
-    if order == "K" and not a.flags.c_contiguous and builtins.min(a.strides, default=1) > 0:
-        outer_first = builtins.sorted(range(a.ndim), key=lambda i: -builtins.abs(a.strides[i]))
-        buf = empty(tuple(a.shape[i] for i in outer_first), dtype)
-        return buf.transpose(np.argsort(outer_first))
     if order not in ("C", "K"):
         raise ValueError(f"empty_like: order must be 'C' or 'K', got {order!r}")
+    dtype = a.dtype if dtype is None else dtype
+    if order == "K" and not a.flags.c_contiguous and builtins.min(a.strides, default=1) > 0:
+        outer_first = builtins.sorted(range(a.ndim), key=lambda i: -a.strides[i])
+        buf = empty(tuple(a.shape[i] for i in outer_first), dtype)
+        return buf.transpose(np.argsort(outer_first))
     return empty(a.shape, dtype)
 
 
@@ -67,8 +67,8 @@ def add(a, b):
     """a + b for any operands (NumPy or CuPy arrays, Tensors, numbers); a large NumPy result is
     written into pooled memory (see ``_pooled_result``). Backward sums the gradients that reach
     one node with it. (The size test is written out, not a helper: it runs for every sum.)"""
-    if ((a.__class__ is ndarray and a.nbytes >= POOLED_BYTES)
-            or (b.__class__ is ndarray and b.nbytes >= POOLED_BYTES)):
+    if ((a.__class__ is np.ndarray and a.nbytes >= POOLED_BYTES)
+            or (b.__class__ is np.ndarray and b.nbytes >= POOLED_BYTES)):
         out = _pooled_result(a, b)
         if out is not None:
             return np.add(a, b, out=out)
@@ -91,6 +91,9 @@ def _pooled_result(a, b):
     return _dispatch.empty(array.shape, array.dtype)
 
 
+_RESHAPE_TAKES_COPY = np.lib.NumpyVersion(np.__version__) >= "2.1.0"   # reshape(copy=False)
+
+
 def reshape(a, shape):
     """a.reshape(shape) (a tuple) for any array or Tensor; when a large NumPy array needs a
     copy for its new shape (a transposed view), the copy goes into a pooled buffer."""
@@ -101,9 +104,6 @@ def reshape(a, shape):
         except ValueError:
             return _dispatch.contiguous(np, a).reshape(shape)
     return a.reshape(shape)
-
-
-_RESHAPE_TAKES_COPY = np.lib.NumpyVersion(np.__version__) >= "2.1.0"   # reshape(copy=False)
 
 
 def take(a, indices, axis=None, out=None, mode="raise"):

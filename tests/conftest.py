@@ -53,3 +53,14 @@ def xp(request):
 def device(request):
     """The device name under test: 'cpu', and 'cuda' where a GPU exists."""
     return "cpu" if request.param == "numpy" else "cuda"
+
+
+@pytest.fixture
+def fresh_pool():
+    """The kernels' buffer pool switched on and empty, and emptied again afterwards."""
+    from tinygrad_llm.kernels import _buffer_pool as pool
+    was = pool.set_enabled(True)
+    pool.clear()
+    yield pool
+    pool.clear()
+    pool.set_enabled(was)

@@ -14,13 +14,7 @@ from tinygrad_llm.kernels import _dispatch as D
 BIG = pool.MIN_BYTES
 
 
-@pytest.fixture(autouse=True)
-def fresh_pool():
-    was = pool.set_enabled(True)
-    pool.clear()
-    yield
-    pool.clear()
-    pool.set_enabled(was)
+pytestmark = pytest.mark.usefixtures("fresh_pool")      # conftest.py
 
 
 def test_a_free_buffer_is_reused_and_a_held_one_is_not():

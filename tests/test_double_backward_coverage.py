@@ -104,9 +104,9 @@ SECOND_ORDER_TESTS = {
     "CrossEntropy":
         "test_double_backward_fused.py::test_cross_entropy_on_indices_second_derivative",
     "LSTMLayer": "test_double_backward_fused.py::test_lstm_layer_second_derivative",
-    "GeluLinear": "test_double_backward_fused.py::test_gelu_linear_second_derivative",
+    "GeluLinear": "test_double_backward_fused_pairs.py::test_gelu_linear_second_derivative",
     "LayerNormLinear":
-        "test_double_backward_fused.py::test_layer_norm_linear_second_derivative",
+        "test_double_backward_fused_pairs.py::test_layer_norm_linear_second_derivative",
     "BinaryCrossEntropy":
         "test_double_backward_fused.py::test_regression_and_binary_losses_second_derivative",
     # custom_function.py: the ctx node of a torch-style Function and its multi-output packing

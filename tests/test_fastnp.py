@@ -14,13 +14,7 @@ from tinygrad_llm.kernels import fastnp
 ROWS = pool.MIN_BYTES // (4 * 64) + 3           # (ROWS, 64) float32 is just over the pool's size
 
 
-@pytest.fixture(autouse=True)
-def fresh_pool():
-    was = pool.set_enabled(True)
-    pool.clear()
-    yield
-    pool.clear()
-    pool.set_enabled(was)
+pytestmark = pytest.mark.usefixtures("fresh_pool")      # conftest.py
 
 
 def _pooled(a):

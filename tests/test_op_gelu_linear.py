@@ -1,9 +1,6 @@
 """ops/gelu_linear.py: linear(gelu(x)) as one op that keeps x only. Same values and gradients
 as the two ops in a row (float64, gradcheck, PyTorch; the second derivative is in
-test_double_backward_fused.py), and it holds one array of x's size less for backward."""
-import gc
-import weakref
-
+test_double_backward_fused_pairs.py), and it holds one array of x's size less for backward."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +8,7 @@ from hypothesis import strategies as st
 
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
+from op_helpers import assert_gpt_unchanged_by, middle_kept_by_two_ops
 from tinygrad_llm.testing import check_op, gradcheck
 from tinygrad_llm.models import GPT, GPTConfig
 
@@ -74,12 +72,8 @@ def test_float32_keeps_only_the_input():
     y = F.gelu_linear(x, w, None, "tanh")
     saved = y._ctx.saved
     assert len(saved) == 2 and saved[0] is x.data and saved[1] is w.data
-    h = F.gelu(x, approximate="tanh")              # the two-op form keeps h as well
-    ref = weakref.ref(h.data)
-    y2 = F.linear(h, w)
-    del h
-    gc.collect()
-    assert ref() is not None                       # (what the fused op avoids)
+    y2 = middle_kept_by_two_ops(lambda x: F.gelu(x, approximate="tanh"),     # keeps h too
+                                lambda h: F.linear(h, w), x)
     np.testing.assert_allclose(y.data, y2.data, rtol=1e-5, atol=1e-4)
 
 
@@ -103,23 +97,13 @@ def test_gpt_mlp_fused_and_unfused_agree(activation):
                     activation=activation)
     tg.manual_seed(0)
     model = GPT(cfg)
-    idx = tg.tensor(np.random.default_rng(0).integers(0, 17, (2, 8)))
 
-    def loss_and_grads():
-        model.zero_grad()
-        _, loss = model(idx, idx)
-        loss.backward()
-        return loss.item(), {n: p.grad.data.copy() for n, p in model.named_parameters()}
-
-    fused = loss_and_grads()
-    mlp = model.transformer.h[0].mlp
-
-    class Wrapped(tg.nn.Linear):                 # a subclass: not fused
-        pass
-    plain = Wrapped(4 * 8, 8)
-    plain.weight, plain.bias = mlp.c_proj.weight, mlp.c_proj.bias
-    mlp.c_proj = plain
-    unfused = loss_and_grads()
-    assert abs(fused[0] - unfused[0]) < 1e-5
-    for name, g in fused[1].items():
-        np.testing.assert_allclose(g, unfused[1][name], rtol=1e-4, atol=1e-6, err_msg=name)
+    def replace_c_proj(model):
+        class Wrapped(tg.nn.Linear):             # a subclass: not fused
+            pass
+        mlp = model.transformer.h[0].mlp
+        plain = Wrapped(4 * 8, 8)
+        plain.weight, plain.bias = mlp.c_proj.weight, mlp.c_proj.bias
+        mlp.c_proj = plain
+    assert_gpt_unchanged_by(model, replace_c_proj,
+                            tg.tensor(np.random.default_rng(0).integers(0, 17, (2, 8))))

@@ -1,9 +1,6 @@
 """ops/layer_norm_linear.py: linear(layer_norm(x)) as one op that keeps x only. Same values and
 gradients as the two ops in a row (float64, gradcheck, PyTorch; the second derivative is in
-test_double_backward_fused.py), and it holds one array of x's size less for backward."""
-import gc
-import weakref
-
+test_double_backward_fused_pairs.py), and it holds one array of x's size less for backward."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +8,7 @@ from hypothesis import strategies as st
 
 import tinygrad_llm as tg
 import tinygrad_llm.functional as F
+from op_helpers import assert_gpt_unchanged_by, middle_kept_by_two_ops
 from tinygrad_llm.models import GPT, GPTConfig
 from tinygrad_llm.testing import check_op, gradcheck
 
@@ -74,12 +72,8 @@ def test_float32_keeps_only_the_input():
     y = F.layer_norm_linear(x, ln_w, ln_b, w)
     big = [a for a in y._ctx.saved if a is not None and a.shape == x.shape]
     assert len(big) == 1 and big[0] is x.data       # x, and no normalized copy of it
-    n = F.layer_norm(x, 512, ln_w, ln_b)            # the two-op form keeps n as well
-    ref = weakref.ref(n.data)
-    y2 = F.linear(n, w)
-    del n
-    gc.collect()
-    assert ref() is not None                        # (what the fused op avoids)
+    y2 = middle_kept_by_two_ops(lambda x: F.layer_norm(x, 512, ln_w, ln_b),  # keeps n too
+                                lambda n: F.linear(n, w), x)
     np.testing.assert_allclose(y.data, y2.data, rtol=1e-5, atol=1e-4)
 
 
@@ -101,27 +95,14 @@ def test_gpt_with_and_without_the_fused_layer_norms_agree():
     cfg = GPTConfig(vocab_size=17, block_size=8, n_layer=2, n_head=2, n_embd=8, dropout=0.0)
     tg.manual_seed(0)
     model = GPT(cfg)
-    idx = tg.tensor(np.random.default_rng(0).integers(0, 17, (2, 8)))
 
-    def loss_and_grads():
-        model.zero_grad()
-        _, loss = model(idx, idx)
-        loss.backward()
-        return loss.item(), {n: p.grad.data.copy() for n, p in model.named_parameters()}
-
-    fused = loss_and_grads()
-
-    class Wrapped(tg.nn.LayerNorm):               # a subclass: not fused
-        pass
-    for block in model.transformer.h:
-        for name in ("ln_1", "ln_2"):
+    def replace_layer_norms(model):
+        class Wrapped(tg.nn.LayerNorm):          # a subclass: not fused
+            pass
+        owners = [(block, name) for block in model.transformer.h for name in ("ln_1", "ln_2")]
+        for owner, name in owners + [(model.transformer, "ln_f")]:
             plain = Wrapped(8)
-            plain.weight, plain.bias = getattr(block, name).weight, getattr(block, name).bias
-            setattr(block, name, plain)
-    plain = Wrapped(8)
-    plain.weight, plain.bias = model.transformer.ln_f.weight, model.transformer.ln_f.bias
-    model.transformer.ln_f = plain
-    unfused = loss_and_grads()
-    assert abs(fused[0] - unfused[0]) < 1e-5
-    for name, g in fused[1].items():
-        np.testing.assert_allclose(g, unfused[1][name], rtol=1e-4, atol=1e-6, err_msg=name)
+            plain.weight, plain.bias = getattr(owner, name).weight, getattr(owner, name).bias
+            setattr(owner, name, plain)
+    assert_gpt_unchanged_by(model, replace_layer_norms,
+                            tg.tensor(np.random.default_rng(0).integers(0, 17, (2, 8))))

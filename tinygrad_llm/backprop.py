@@ -30,8 +30,8 @@ from sys import getrefcount
 import numpy as np
 
 from . import autograd
-from .kernels import fastnp
 from .kernels.fastnp import POOLED_BYTES as _POOLED_BYTES, array_module, memory_is_private
+from .kernels.fastnp import add as _sum_of_gradients
 
 
 def run_backward(roots, seeds, *, retain_graph=False, create_graph=False, inputs=None,
@@ -123,7 +123,7 @@ def _walk(root_ctxs, grads, targets, retain_graph, accumulate, recorded_roots):
                     targets.deliver_to_leaf(parent, g_in, accumulate)
             elif g_in is not None:
                 # a new array/Tensor: g_in may be the very gradient another input got
-                grads[parent_node] = (fastnp.add(grads[parent_node], g_in)
+                grads[parent_node] = (_sum_of_gradients(grads[parent_node], g_in)
                                       if parent_node in grads else g_in)
         if not retain_graph:
             node.release()

@@ -57,11 +57,15 @@ def norm_then_linear(norm, linear, x):
     backward: the same values and gradients, one array of x's size less per pair."""
     if norm is None:
         return linear(x)
-    if (type(norm) is nn.LayerNorm and type(linear) is nn.Linear
-            and len(norm.normalized_shape) == 1):
+    if _fusable_norm(norm) and type(linear) is nn.Linear:
         return F.layer_norm_linear(x, norm.weight, norm.bias, linear.weight, linear.bias,
                                    norm.eps)
     return linear(norm(x))                      # a replaced module (an adapter, say)
+
+
+def _fusable_norm(norm):
+    """A plain LayerNorm over the last axis (not a subclass, which may compute otherwise)."""
+    return type(norm) is nn.LayerNorm and len(norm.normalized_shape) == 1
 
 
 class CausalSelfAttention(nn.Module):
@@ -180,7 +184,7 @@ class GPT(nn.Module):
             if targets is not None:
                 raise ValueError("logits_to_keep drops positions that targets score")
             x = x[:, -logits_to_keep:]                                    # (B, n, C)
-        if type(tr.ln_f) is nn.LayerNorm and len(tr.ln_f.normalized_shape) == 1:
+        if _fusable_norm(tr.ln_f):
             # ln_f(x) @ wte^T as one op, which keeps x and not ln_f(x) for backward
             logits = F.layer_norm_linear(x, tr.ln_f.weight, tr.ln_f.bias, tr.wte.weight,
                                          None, tr.ln_f.eps)              # (B, T or n, V)

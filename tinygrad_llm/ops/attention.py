@@ -93,16 +93,20 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v, causal=False, key_padding_mask=None, attn_mask=None,
                 scale=None, impl="auto"):
-        self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
-                         attn_mask=attn_mask, scale=scale, impl=impl)
-        # out laid out in memory as q is: when q is a (B, H, T, D) view of a (B, T, H, D)
-        # projection, merging the heads back into (B, T, C) is then a view, not a copy
-        out = array_module(q).empty_like(q, order="K")
-        out, lse = kernel.attention_forward(q, k, v, out=out, **self.opts)  # lse (B, H, Tq)
+        out, lse = self._attend(q, k, v, causal, key_padding_mask, attn_mask, scale, impl)
         # q, k, v as given, often strided views of one projection (the CPU kernel reads them
         # in place; other paths copy them, and those copies are not kept)
         self.save_for_backward(q, k, v, out, lse)
         return out
+
+    def _attend(self, q, k, v, causal, key_padding_mask, attn_mask, scale, impl):
+        """(out, lse) from the kernel, with out laid out in memory as q is: when q is a
+        (B, H, T, D) view of a (B, T, H, D) projection, merging the heads back into (B, T, C)
+        is then a view, not a copy."""
+        self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
+                         attn_mask=attn_mask, scale=scale, impl=impl)
+        out = array_module(q).empty_like(q, order="K")
+        return kernel.attention_forward(q, k, v, out=out, **self.opts)  # lse (B, H, Tq)
 
     def backward(self, g):
         q, k, v, out, lse = self.saved
@@ -124,13 +128,8 @@ class PackedSelfAttention(ScaledDotProductAttention):
 
     def forward(self, qkv, causal=False, key_padding_mask=None, attn_mask=None, scale=None,
                 impl="auto"):
-        self.opts = dict(causal=causal, key_padding_mask=key_padding_mask,
-                         attn_mask=attn_mask, scale=scale, impl=impl)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        # out in q's memory order: for GPT's (B, T, 3, H, D) projection that is (B, T, H, D),
-        # so that merging the heads back into (B, T, C) is a view, not a copy
-        out = array_module(q).empty_like(q, order="K")
-        out, lse = kernel.attention_forward(q, k, v, out=out, **self.opts)
+        out, lse = self._attend(qkv[0], qkv[1], qkv[2], causal, key_padding_mask, attn_mask,
+                                scale, impl)
         self.save_for_backward(qkv, out, lse)           # the input itself (see above)
         return out
 
