@@ -6,11 +6,10 @@ For each kernel (softmax forward, layer norm forward, GELU-tanh forward) and arr
 kernel runs with the pool limited to one thread and with two threads, samples taken in turn
 (A B A B ...), after checking that both give the same values. Also timed: one hand-off to the
 pool with a kernel that does nothing (what a split costs before any work), and the same split
-as a numba ``prange`` over two chunks (OpenMP's workers spin between calls instead of
-sleeping), to show how much of the two-thread time is the hand-off.
+as a numba ``prange`` over two chunks (numba's OpenMP workers), the yardstick for a hand-off.
 
 The library splits a call only when each thread gets at least
-``_dispatch.MIN_VALUES_PER_THREAD`` values (2^18); the table shows why on this machine.
+``_dispatch.MIN_VALUES_PER_THREAD`` values; the table shows why on this machine.
 Writes the "Thread shares" section of benchmarks/README.md.
 """
 import argparse
@@ -20,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-SIZES = [1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21]
+SIZES = [1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21]
 COLUMNS = 256                       # row length of the softmax and layer-norm cases
 
 
@@ -46,7 +45,7 @@ def main():
     from numba import njit
 
     from tinygrad_llm.kernels import _dispatch as D
-    from tinygrad_llm.kernels import gelu, layer_norm, softmax
+    from tinygrad_llm.kernels import _threads, gelu, layer_norm, softmax
 
     two = D.num_threads
     if two() < 2:
@@ -119,11 +118,11 @@ def main():
         f"{args.repeats} samples. Outputs checked equal before timing.",
         "", harness.machine_markdown(), "",
         f"A hand-off to the pool (a split of a kernel that does nothing) costs "
-        f"{handoff:.0f} us here: the pool thread sleeps between calls and an idle vCPU must "
-        "be woken. The prange column runs the same GELU kernel over two chunks through "
-        "numba's OpenMP workers, which spin between calls: most of the gap between the pool "
-        "and perfect scaling is that hand-off. The library splits a call only when each "
-        "thread gets at least `_dispatch.MIN_VALUES_PER_THREAD` = 2^18 values (last column).",
+        f"{handoff:.0f} us here: the workers spin between calls (kernels/_threads.py, up to "
+        f"{_threads.SPIN_US:.0f} us before they sleep), as numba's OpenMP workers do in the "
+        "prange column (the same GELU kernel over two chunks). The library splits a call "
+        "only when each thread gets at least `_dispatch.MIN_VALUES_PER_THREAD` = "
+        f"2^{D.MIN_VALUES_PER_THREAD.bit_length() - 1} values (last column).",
         "", harness.markdown_table(rows, list(rows[0]))])
     harness.write_json(args.out, {"rows": rows, "handoff_us": handoff,
                                   "machine": harness.machine_info()})

@@ -15,7 +15,8 @@ So the ops keep OpenBLAS's threads for the one case where they win, and shorten 
                              columns, when there are few rows) split across the kernels' thread
                              pool (``_dispatch.parallel_items``), one single-threaded GEMM per
                              thread: as fast as OpenBLAS's own threads on the products of
-                             training, and nothing spins afterwards (idle pool threads sleep).
+                             training, and only the pool's workers spin afterwards, briefly
+                             (kernels/_threads.py), not OpenBLAS's as well.
 
 Products with a short A (at most SHORT_A_ROWS rows and SHORT_A_ENTRIES entries: the Linear
 layers of a forward pass over a short sequence, as in generation without a KV cache) are the

@@ -48,6 +48,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 try:
     import numba
+
+    from . import _threads
     _HAVE_NUMBA = True
 except ImportError:  # numba is a hard requirement, but the references work without it
     _HAVE_NUMBA = False
@@ -297,23 +299,18 @@ def write_into(out, result):
 
 
 # ---------------------------------------------------------------------------------------------
-# Parallel loops: serial nogil kernels run on a few Python threads
+# Parallel loops: serial nogil kernels run on a few threads
 # ---------------------------------------------------------------------------------------------
 # The CPU kernels are compiled with @njit(nogil=True) and take (first, stop, step) work-item
-# bounds; ``parallel_items`` runs them on numba.get_num_threads() threads. This compiles much
-# faster than parallel=True/prange (parfors) and keeps numba's OpenMP layer, which OpenBLAS
-# refuses to nest in, out of the BLAS-calling kernels. Each call costs tens of microseconds of
-# thread hand-off, so small calls run inline.
+# bounds; ``parallel_items`` runs them on numba.get_num_threads() threads: the caller's and
+# the spinning workers of kernels/_threads.py. This compiles much faster than
+# parallel=True/prange (parfors) and keeps numba's OpenMP layer, which OpenBLAS refuses to
+# nest in, out of the BLAS-calling kernels.
 #
-# MIN_VALUES_PER_THREAD: the least share of an array, in values, worth a pool thread for the
-# row and elementwise kernels (softmax, log-softmax, layer norm, cross-entropy, GELU): a
-# smaller share takes less time than handing it to a sleeping pool thread
+# MIN_VALUES_PER_THREAD: the least share of an array, in values, worth a second thread for
+# the row and elementwise kernels (softmax, log-softmax, layer norm, cross-entropy, GELU)
 # (benchmarks/README.md, "Thread shares").
-MIN_VALUES_PER_THREAD = 1 << 18
-
-_pool = None
-_pool_size = 0
-_pool_pid = None        # a forked child must not reuse its parent's (threadless) pool
+MIN_VALUES_PER_THREAD = 1 << 15
 
 
 def num_threads():
@@ -330,24 +327,15 @@ def parallel_items(kernel, n_items, *args, interleave=False, min_items_per_threa
     items round-robin (thread t gets t, t + n, ...), which balances causal attention, where
     later query blocks carry more keys. The calling thread runs the first share itself.
     """
-    global _pool, _pool_size, _pool_pid
     nt = max(1, n_items // max(1, min_items_per_thread))
     if nt > 1:                            # (asking numba for its thread count costs ~3 us)
         nt = min(nt, num_threads())
     if nt <= 1:
         kernel(0, n_items, 1, *args)
         return
-    if _pool is None or _pool_size < nt - 1 or _pool_pid != os.getpid():
-        from concurrent.futures import ThreadPoolExecutor
-        _pool = ThreadPoolExecutor(max_workers=nt - 1, thread_name_prefix="tinygrad_llm_kernel")
-        _pool_size = nt - 1
-        _pool_pid = os.getpid()
     if interleave:
         shares = [(t, n_items, nt) for t in range(nt)]
     else:
         bounds = [n_items * t // nt for t in range(nt + 1)]
         shares = [(bounds[t], bounds[t + 1], 1) for t in range(nt)]
-    futures = [_pool.submit(kernel, *share, *args) for share in shares[1:]]
-    kernel(*shares[0], *args)
-    for f in futures:
-        f.result()
+    _threads.run_shares(kernel, shares, args)

@@ -277,7 +277,8 @@ def attention_backward(q, k, v, out, lse, dout, *, causal=False, key_padding_mas
     masks = _kernel_masks(xp, q, key_padding_mask, attn_mask)
     if which == "cpu":
         # one item is a whole head: Tq x Tk x D multiply-adds, five times over; a share
-        # must outweigh a hand-off (~50 us) several times: small heads run on one thread
+        # must outweigh a hand-off several times (its scratch allocation included): small
+        # heads run on one thread
         per_head = 5 * q.shape[2] * k.shape[2] * q.shape[3]
         with single_threaded_blas():
             D.parallel_items(_attn_bwd_cpu, q.shape[0] * q.shape[1], *args, *bufs,
