@@ -175,11 +175,16 @@ class _Workers:
                 self.asleep[w] = False
                 continue
             seen = posted
-            kernel, shares, args = self.task
-            try:
-                kernel(*shares[w + 1], *args)
-            except BaseException as e:           # reported by the caller; the worker lives on
-                self.errors[w] = e
+            self._run_share(w)
+
+    def _run_share(self, w):
+        """Worker w's share of the posted task (a function of its own, so that the task's
+        arrays are not kept alive by the worker's locals once it is done)."""
+        kernel, shares, args = self.task
+        try:
+            kernel(*shares[w + 1], *args)
+        except BaseException as e:               # reported by the caller; the worker lives on
+            self.errors[w] = e
 
     def run(self, kernel, shares, args):
         n_posted = len(shares) - 1

@@ -132,3 +132,12 @@ def test_a_forked_child_starts_its_own_workers():
     assert parent.recv() == [1] * 50
     proc.join(10)
     assert proc.exitcode == 0
+
+
+def test_the_workers_keep_no_reference_to_a_finished_tasks_arrays():
+    import weakref
+    hits = np.zeros(64, np.int64)
+    alive = weakref.ref(hits)
+    _threads.run_shares(_count_items, _shares(64, 2), (hits,))
+    del hits
+    assert alive() is None        # freed at once: the memory returns while the workers spin
