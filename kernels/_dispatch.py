@@ -51,6 +51,11 @@ try:
 
     from . import _threads
     _HAVE_NUMBA = True
+    try:
+        from numba.np.ufunc import parallel as _numba_parallel
+        _numba_parallel._is_initialized                     # noqa: B018 (private: may move)
+    except (ImportError, AttributeError):
+        _numba_parallel = None
 except ImportError:  # numba is a hard requirement, but the references work without it
     _HAVE_NUMBA = False
 
@@ -314,8 +319,17 @@ MIN_VALUES_PER_THREAD = 1 << 15
 
 
 def num_threads():
-    """Threads the CPU kernels use: numba's setting (NUMBA_NUM_THREADS / set_num_threads)."""
+    """Threads the CPU kernels use: numba's setting (NUMBA_NUM_THREADS / set_num_threads).
+
+    Read without starting numba's own threading layer: ``numba.get_num_threads()`` starts it,
+    and numba's default layer is GNU OpenMP, which, once running, makes a torch imported later
+    in the same process run its parallel regions ~100x slower after ``torch.set_num_threads``
+    (measured: a small SDPA call 0.2 -> 24 ms). Until something starts the layer (a prange
+    kernel, or the user's ``numba.set_num_threads``), numba's setting is NUMBA_NUM_THREADS.
+    """
     if _HAVE_NUMBA:
+        if _numba_parallel is not None and not _numba_parallel._is_initialized:
+            return max(1, numba.config.NUMBA_NUM_THREADS)
         return max(1, numba.get_num_threads())
     return max(1, os.cpu_count() or 1)
 
@@ -328,7 +342,7 @@ def parallel_items(kernel, n_items, *args, interleave=False, min_items_per_threa
     later query blocks carry more keys. The calling thread runs the first share itself.
     """
     nt = max(1, n_items // max(1, min_items_per_thread))
-    if nt > 1:                            # (asking numba for its thread count costs ~3 us)
+    if nt > 1:
         nt = min(nt, num_threads())
     if nt <= 1:
         kernel(0, n_items, 1, *args)

@@ -30,7 +30,6 @@ backward kernels accumulate the bias gradient. Optimizations of the CPU path, an
 """
 import math
 
-import numba
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
@@ -40,7 +39,7 @@ from tinygrad_llm.backend import get_array_module
 from . import _dispatch
 from ._blas import single_threaded_blas
 from ._cblas import gemm
-from ._dispatch import parallel_items
+from ._dispatch import num_threads, parallel_items
 from ._fastmath import as_type_of, exp_le0, select_lt, tanh_fast
 from .fastnp import array_module
 
@@ -268,7 +267,7 @@ def _threads(B, T=None, H=None):
     another thread costs more than the work."""
     if T is not None and H is not None and T * B * H < MIN_WORK_PER_CALL:
         return 1
-    return max(1, min(numba.get_num_threads(), B // MIN_ROWS_PER_THREAD))
+    return max(1, min(num_threads(), B // MIN_ROWS_PER_THREAD))
 
 
 # ---------------------------------------------------------------------------------------------

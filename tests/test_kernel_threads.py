@@ -141,3 +141,25 @@ def test_the_workers_keep_no_reference_to_a_finished_tasks_arrays():
     _threads.run_shares(_count_items, _shares(64, 2), (hits,))
     del hits
     assert alive() is None        # freed at once: the memory returns while the workers spin
+
+
+def test_split_kernels_leave_numbas_openmp_layer_unstarted():
+    """Reading the thread count must not start numba's threading layer (GNU OpenMP by
+    default), which slows a torch imported afterwards ~100x (kernels/_dispatch.num_threads)."""
+    import subprocess
+    import sys
+    code = "\n".join([
+        "import numpy as np",
+        "import numba.np.ufunc.parallel as p",
+        "from tinygrad_llm.kernels import _dispatch as D, softmax",
+        "x = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)",
+        "softmax.softmax_forward(x)",
+        "assert D.num_threads() == 2, D.num_threads()",
+        "assert not p._is_initialized, 'started'",
+        "import numba; numba.set_num_threads(1)",
+        "assert D.num_threads() == 1, D.num_threads()",
+    ])
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300, cwd=os.path.dirname(os.path.abspath(__file__)))
+    assert r.returncode == 0, r.stderr[-2000:]
