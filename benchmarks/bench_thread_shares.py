@@ -122,7 +122,10 @@ def main():
         f"{_threads.SPIN_US:.0f} us before they sleep), as numba's OpenMP workers do in the "
         "prange column (the same GELU kernel over two chunks). The library splits a call "
         "only when each thread gets at least `_dispatch.MIN_VALUES_PER_THREAD` = "
-        f"2^{D.MIN_VALUES_PER_THREAD.bit_length() - 1} values (last column).",
+        f"2^{D.MIN_VALUES_PER_THREAD.bit_length() - 1} values (last column): higher than "
+        "this table alone asks for, because in generation without a cache the same kernels "
+        "run between products on OpenBLAS's own threads, and splits from 2^15 values per "
+        "thread made that 10-20 % slower (benchmarks/README.md, session 9).",
         "", harness.markdown_table(rows, list(rows[0]))])
     harness.write_json(args.out, {"rows": rows, "handoff_us": handoff,
                                   "machine": harness.machine_info()})

@@ -21,9 +21,10 @@ So the ops keep OpenBLAS's threads for the one case where they win, and shorten 
 Products with a short A (at most SHORT_A_ROWS rows and SHORT_A_ENTRIES entries: the Linear
 layers of a forward pass over a short sequence, as in generation without a KV cache) are the
 exception and go to OpenBLAS's own threads. Split by rows on the pool, each thread packs all
-of B (the weight) for a few rows of work; split by columns, waking a pool thread is a large
-part of a product this short. OpenBLAS's threads share the packed panels and are still
-spinning from the previous product. Their spin is made short: NumPy's OpenBLAS is told (once,
+of B (the weight) for a few rows of work; split by columns, they are still 5-25 % slower
+(benchmarks/README.md, session 9). OpenBLAS's threads share the packed panels and are still
+spinning from the previous product; the pool's own spinning workers are sent to sleep first
+(``_threads.nap``), so that the two do not fight over the cores. OpenBLAS's spin is made short: NumPy's OpenBLAS is told (once,
 on import, unless the user set OPENBLAS_THREAD_TIMEOUT) to spin SPIN_CYCLES_LOG2 = 22, i.e.
 2^22 cycles (~1.5 ms), instead of 2^28 (~0.1 s): long enough to carry its workers from one
 layer's product to the next, short enough that they do not take the cores from the numba
@@ -46,9 +47,10 @@ from . import _dispatch as D
 try:
     from numba import njit, prange
 
+    from . import _threads
     from ._fastmath import as_type_of
 except ImportError:  # numba is required, but plain a @ b works without it
-    njit = None
+    njit = _threads = None
 
 _controls = None          # [(get, set), ...] for each OpenBLAS found; [] when none
 _numpy_blas_found = False  # NumPy's OpenBLAS can be pinned to one thread (else: no splitting)
@@ -238,7 +240,9 @@ def matmul(a, b):
     nt = D.num_threads() if _blas_controls() and _numpy_blas_found else 1
     if nt > 1 and m <= SHORT_A_ROWS and m * k <= SHORT_A_ENTRIES:
         if 2 * m * n * k >= MIN_PARALLEL_FLOPS:
-            return a @ b                # OpenBLAS's own threads (module docstring)
+            if _threads is not None:
+                _threads.nap()          # the pool's spinning workers leave the cores to ...
+            return a @ b                # ... OpenBLAS's own threads (module docstring)
     with single_threaded_blas():
         if nt == 1 or 2 * m * n * k < MIN_PARALLEL_FLOPS:
             return a @ b

@@ -313,9 +313,11 @@ def write_into(out, result):
 # nest in, out of the BLAS-calling kernels.
 #
 # MIN_VALUES_PER_THREAD: the least share of an array, in values, worth a second thread for
-# the row and elementwise kernels (softmax, log-softmax, layer norm, cross-entropy, GELU)
-# (benchmarks/README.md, "Thread shares").
-MIN_VALUES_PER_THREAD = 1 << 15
+# the row and elementwise kernels (softmax, log-softmax, layer norm, cross-entropy, GELU).
+# Alone they pay from ~2^15 (benchmarks/README.md, "Thread shares"), but between products on
+# OpenBLAS's own threads (generation without a cache) splits that small cost more than they
+# save (session 9 there).
+MIN_VALUES_PER_THREAD = 1 << 18
 
 
 def num_threads():

@@ -27,7 +27,9 @@ How a hand-off goes, and why the GIL never stands in the way:
    worker's DONE slot holds the number.
 
 A worker that sees no task for SPIN_US goes to sleep on a ``threading.Event`` (the next post
-wakes it, paying the ~70 us once), so idle processes do not burn a core. Spinning uses the
+wakes it, paying the ~70 us once), so idle processes do not burn a core; ``nap()`` sends
+spinning workers to sleep at once, before work that other threads need the cores for
+(OpenBLAS's own threads: kernels/_blas.py). Spinning uses the
 CPU's pause instruction on x86 (``llvm.x86.sse2.pause``). Durations are counted in loop
 iterations, calibrated once against ``time.perf_counter``.
 
@@ -49,7 +51,8 @@ from numba.extending import intrinsic
 
 SPIN_US = 200.0         # how long an idle worker spins before it sleeps
 GRACE_US = 2.0          # extra spin after a post, while the caller releases the GIL
-POSTED, DONE = 0, 8     # columns of a worker's row of flags (64 bytes apart: no false sharing)
+POSTED, DONE, NAP = 0, 8, 9   # columns of a worker's row of flags (POSTED and DONE 64 bytes
+                              # apart: no false sharing)
 _ROW = 16               # int64 per worker row (two cache lines)
 _IS_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
@@ -103,7 +106,8 @@ def _pause(typingctx):
 @njit(cache=True, nogil=True)
 def _wait_for_post(flags, w, seen, max_spins, grace_spins):
     """Mark worker w's task ``seen`` done, then spin until its POSTED slot differs from
-    ``seen`` (and grace_spins more) or max_spins pass. Returns the slot's value."""
+    ``seen`` (and grace_spins more), its NAP slot is set, or max_spins pass. Returns the
+    POSTED slot's value."""
     _store_release(flags, w, DONE, seen)
     for _ in range(max_spins):
         posted = _load_acquire(flags, w, POSTED)
@@ -111,6 +115,8 @@ def _wait_for_post(flags, w, seen, max_spins, grace_spins):
             for _ in range(grace_spins):
                 _pause()
             return posted
+        if _load_acquire(flags, w, NAP) != 0:
+            break
         _pause()
     return _load_acquire(flags, w, POSTED)
 
@@ -168,6 +174,7 @@ class _Workers:
         while True:
             posted = _wait_for_post(self.flags, w, seen, self.max_spins, self.grace_spins)
             if posted == seen:                   # nothing came: sleep until a post wakes us
+                self.flags[w, NAP] = 0
                 self.asleep[w] = True
                 if self.flags[w, POSTED] == seen:
                     self.wake[w].wait()
@@ -207,6 +214,15 @@ class _Workers:
 
 
 _workers = None
+
+
+def nap():
+    """Make spinning workers sleep now: called before work that other threads will run (a
+    product on OpenBLAS's own threads), so that no worker of ours spins on the cores they
+    need. The next split wakes them (one slow hand-off)."""
+    workers = _workers
+    if workers is not None:
+        workers.flags[:, NAP] = 1
 
 
 def run_shares(kernel, shares, args):

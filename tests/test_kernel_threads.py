@@ -163,3 +163,20 @@ def test_split_kernels_leave_numbas_openmp_layer_unstarted():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                        timeout=300, cwd=os.path.dirname(os.path.abspath(__file__)))
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_nap_sends_spinning_workers_to_sleep_and_the_next_split_wakes_them(monkeypatch):
+    _run_counting(10, 2)
+    workers = _threads._workers
+    monkeypatch.setattr(workers, "max_spins", 1 << 50)      # would spin for days
+    _run_counting(10, 2)                                     # now spinning with that budget
+    time.sleep(0.01)
+    assert not workers.asleep[0]
+    _threads.nap()
+    deadline = time.monotonic() + 10
+    while not workers.asleep[0] and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert workers.asleep[0]
+    monkeypatch.undo()                                       # the usual budget again ...
+    np.testing.assert_array_equal(_run_counting(10, 2), np.ones(10, np.int64))
+    _threads.nap()                                           # ... and no long spin left over
