@@ -34,7 +34,9 @@ One shape gets its own kernel: A with a handful of rows times the transpose of a
 W (N, K), i.e. a Linear layer or the tied output head during a decoding step. That product
 streams W once; OpenBLAS's gemv must wake its threads at every call, while numba's OpenMP
 workers are still spinning from the previous layer, so the numba loop
-``_few_rows_times_transposed`` is faster there (benchmarks/README.md, "Generation").
+``_few_rows_times_transposed`` is faster there (benchmarks/README.md, "Generation"). Not in a
+child forked after numba's OpenMP layer started (``_dispatch.prange_allowed``): there the
+product takes the general path.
 """
 import ctypes
 import glob
@@ -215,6 +217,7 @@ def _is_decoding_shape(a, b):
     m, k = a.shape
     return (0 < m <= FEW_ROWS and k > 0 and b.shape[1] * k >= MIN_FEW_ROWS_WEIGHT
             and b.T.flags.c_contiguous and _few_rows_times_transposed is not None
+            and D.prange_allowed()
             and D.choose_impl(a, b) == "cpu")
 
 

@@ -336,6 +336,32 @@ def num_threads():
     return max(1, os.cpu_count() or 1)
 
 
+# numba's prange kernels (the decoding products) run on numba's threading layer, GNU OpenMP by
+# default, which is not fork-safe: numba kills a forked child that starts a parallel region
+# after its parent had the layer running ("Terminating: fork() called from a process already
+# using GNU OpenMP"). A fork hook notes that case, and those kernels then run serially.
+_openmp_inherited = False
+
+
+def _note_fork():
+    global _openmp_inherited
+    if _numba_parallel is not None and _numba_parallel._is_initialized:
+        try:
+            _openmp_inherited = _openmp_inherited or numba.threading_layer() == "omp"
+        except ValueError:          # no layer started after all
+            pass
+
+
+def prange_allowed():
+    """Whether numba's parallel (prange) kernels may run in this process: False in a child
+    forked after its parent started numba's GNU OpenMP layer."""
+    return not _openmp_inherited
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_note_fork)
+
+
 def parallel_items(kernel, n_items, *args, interleave=False, min_items_per_thread=1):
     """Run ``kernel(first, stop, step, *args)`` over items 0..n_items-1 split across threads.
 

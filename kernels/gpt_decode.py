@@ -23,7 +23,9 @@ width (4C), S cache length (block_size), t the position being decoded (t < S).
                     rows split over the threads (_blas's decoding loop, inlined: a cached
                     kernel must not call a parallel one, numba issue 8578); LayerNorm is
                     layer_norm.py's row kernel; attention is a loop over the cached positions
-                    with the polynomial exp of _fastmath; GELU uses tanh_fast / erf_fast
+                    with the polynomial exp of _fastmath; GELU uses tanh_fast / erf_fast.
+                    In a child forked after numba's OpenMP layer started, the same loops run
+                    on one thread (numba kills such a child at its first parallel region).
 There is no CUDA kernel: on CuPy arrays the reference runs.
 
 Weights come as a ``BlockWeights`` tuple in PyTorch's (out, in) layout, with zeros for absent
@@ -142,8 +144,7 @@ def _gelu_rows(u, exact):
             ur[i] = half * v * (one + g)
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _block_decode_cpu(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu):
+def _block_decode(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu):
     B, C = x.shape
     head_size = C // n_head
     h = np.empty_like(x)                                         # LN output, then products
@@ -169,6 +170,18 @@ def _block_decode_cpu(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu):
     _gelu_rows(u, exact_gelu)
     _linear_rows(u, w.fc2_w, w.fc2_b, h)
     x += h                                                       # second residual
+
+
+_block_decode_parallel = njit(cache=True, parallel=True, fastmath=FASTMATH)(_block_decode)
+# The same loops on one thread (prange runs as range), for a child forked after numba's
+# OpenMP layer started (_dispatch.prange_allowed); compiled there when first needed, not
+# cached (one cache file per function name).
+_block_decode_serial = njit(fastmath=FASTMATH)(_block_decode)
+
+
+def _block_decode_cpu(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu):
+    kernel = _block_decode_parallel if D.prange_allowed() else _block_decode_serial
+    kernel(x, w, k_cache, v_cache, t, n_head, eps, exact_gelu)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,3 +108,34 @@ def test_bad_inputs_are_named():
         G.gpt_block_decode(x.astype(np.float64), w, k, v, 0, 2)
     with pytest.raises(TypeError, match="BlockWeights"):
         G.gpt_block_decode(x, tuple(w), k, v, 0, 2)
+
+
+def _decode_in_child(conn, args):
+    x, w, k, v, t, H = args
+    from tinygrad_llm.kernels import _dispatch
+    out = run(x, w, k, v, t, H, "tanh")[0]
+    conn.send((_dispatch.prange_allowed(), out))
+    conn.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_child_forked_after_parallel_decoding_decodes_serially():
+    """numba kills a forked child that starts a GNU OpenMP parallel region its parent had
+    running; the decoding kernel then runs its serial twin instead, with the same result."""
+    import multiprocessing
+
+    from tinygrad_llm.kernels import _dispatch
+    x, w, k, v = make(2, 64, 4, 33, 256, np.float32)
+    expected = run(x, w, k, v, 20, 4, "tanh")[0]               # the parent's parallel kernel
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_decode_in_child, args=(child, (x, w, k, v, 20, 4)))
+    proc.start()
+    proc.join(120)                                   # (the answer is small: fits the pipe)
+    assert proc.exitcode == 0, f"the child died (exit code {proc.exitcode})"
+    allowed, out = parent.recv()
+    import numba
+    if numba.threading_layer() == "omp":
+        assert not allowed
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    assert _dispatch.prange_allowed()                            # the parent is unaffected
