@@ -152,6 +152,9 @@ def _spins_per_us():
 # The workers
 # ---------------------------------------------------------------------------------------------
 
+_yield_cpu = getattr(os, "sched_yield", None) or (lambda: time.sleep(0))
+
+
 class _Workers:
     def __init__(self, n):
         rate = _spins_per_us()
@@ -205,7 +208,7 @@ class _Workers:
             kernel(*shares[0], *args)
         finally:
             while not _wait_for_done(self.flags, n_posted, self.seq, self.max_spins):
-                pass
+                _yield_cpu()                     # more threads than cores: let the worker run
             self.task = None
             errors = [e for e in self.errors if e is not None]
             self.errors = [None] * len(self.errors)
