@@ -36,7 +36,7 @@ iterations, calibrated once against ``time.perf_counter``.
 One caller at a time: a second Python thread that asks while a hand-off is in flight runs its
 shares one after another on its own thread (same results, no speed-up), as does every call
 under NUMBA_DISABLE_JIT (the waiting loops exist only compiled). A forked child starts new
-workers.
+workers; so does a call with more shares than there are workers, and the old ones end.
 """
 import os
 import platform
@@ -168,13 +168,14 @@ class _Workers:
         self.wake = [threading.Event() for _ in range(n)]
         self.lock = threading.Lock()
         self.pid = os.getpid()
+        self.closed = False
         for w in range(n):
             threading.Thread(target=self._work, args=(w,), daemon=True,
                              name=f"tinygrad_llm_kernel_{w}").start()
 
     def _work(self, w):
         seen = 0
-        while True:
+        while not self.closed:
             posted = _wait_for_post(self.flags, w, seen, self.max_spins, self.grace_spins)
             if posted == seen:                   # nothing came: sleep until a post wakes us
                 self.flags[w, NAP] = 0
@@ -219,6 +220,15 @@ class _Workers:
 _workers = None
 
 
+def _close(workers):
+    """Let workers' threads end (replaced by a bigger pool): they leave their spin, wake and
+    return. Call with the workers idle (their lock held)."""
+    workers.closed = True
+    workers.flags[:, NAP] = 1
+    for event in workers.wake:
+        event.set()
+
+
 def nap():
     """Make spinning workers sleep now: called before work that other threads will run (a
     product on OpenBLAS's own threads), so that no worker of ours spins on the cores they
@@ -238,6 +248,10 @@ def run_shares(kernel, shares, args):
         return
     if (_workers is None or len(_workers.flags) < len(shares) - 1
             or _workers.pid != os.getpid()):
+        old = _workers
+        if old is not None and old.pid == os.getpid() and old.lock.acquire(blocking=False):
+            _close(old)                 # (a forked child has none of the old threads)
+            old.lock.release()
         _workers = _Workers(len(shares) - 1)
     workers = _workers
     if not workers.lock.acquire(blocking=False):      # another thread is mid-hand-off

@@ -180,3 +180,14 @@ def test_nap_sends_spinning_workers_to_sleep_and_the_next_split_wakes_them(monke
     monkeypatch.undo()                                       # the usual budget again ...
     np.testing.assert_array_equal(_run_counting(10, 2), np.ones(10, np.int64))
     _threads.nap()                                           # ... and no long spin left over
+
+
+def test_a_pool_grown_for_more_shares_lets_the_old_threads_end():
+    _run_counting(10, 2)
+    old = [t for t in threading.enumerate() if t.name.startswith("tinygrad_llm_kernel")]
+    want = len(_threads._workers.flags) + 2                  # more shares than workers
+    np.testing.assert_array_equal(_run_counting(40, want), np.ones(40, np.int64))
+    for t in old:
+        t.join(10)
+        assert not t.is_alive()
+    np.testing.assert_array_equal(_run_counting(40, want), np.ones(40, np.int64))
