@@ -24,8 +24,9 @@ exception and go to OpenBLAS's own threads. Split by rows on the pool, each thre
 of B (the weight) for a few rows of work; split by columns, they are still 5-25 % slower
 (benchmarks/README.md, session 9). OpenBLAS's threads share the packed panels and are still
 spinning from the previous product; the pool's own spinning workers are sent to sleep first
-(``_threads.nap``), so that the two do not fight over the cores. OpenBLAS's spin is made short: NumPy's OpenBLAS is told (once,
-on import, unless the user set OPENBLAS_THREAD_TIMEOUT) to spin SPIN_CYCLES_LOG2 = 22, i.e.
+(``_threads.nap``), so that the two do not fight over the cores. OpenBLAS's spin is made
+short: NumPy's OpenBLAS is told (once, on import, unless the user set
+OPENBLAS_THREAD_TIMEOUT) to spin SPIN_CYCLES_LOG2 = 22, i.e.
 2^22 cycles (~1.5 ms), instead of 2^28 (~0.1 s): long enough to carry its workers from one
 layer's product to the next, short enough that they do not take the cores from the numba
 kernels after the last one (benchmarks/README.md, "Generation without a cache").

@@ -173,6 +173,18 @@ class _Workers:
             threading.Thread(target=self._work, args=(w,), daemon=True,
                              name=f"tinygrad_llm_kernel_{w}").start()
 
+    def nap(self):
+        """Spinning workers leave their spin and sleep (see the module function)."""
+        self.flags[:, NAP] = 1
+
+    def close(self):
+        """Let the threads end (the pool is replaced by a bigger one): they leave their spin,
+        wake and return. Call with the workers idle (their lock held)."""
+        self.closed = True
+        self.nap()
+        for event in self.wake:
+            event.set()
+
     def _work(self, w):
         seen = 0
         while not self.closed:
@@ -220,22 +232,13 @@ class _Workers:
 _workers = None
 
 
-def _close(workers):
-    """Let workers' threads end (replaced by a bigger pool): they leave their spin, wake and
-    return. Call with the workers idle (their lock held)."""
-    workers.closed = True
-    workers.flags[:, NAP] = 1
-    for event in workers.wake:
-        event.set()
-
-
 def nap():
     """Make spinning workers sleep now: called before work that other threads will run (a
     product on OpenBLAS's own threads), so that no worker of ours spins on the cores they
     need. The next split wakes them (one slow hand-off)."""
     workers = _workers
     if workers is not None:
-        workers.flags[:, NAP] = 1
+        workers.nap()
 
 
 def run_shares(kernel, shares, args):
@@ -250,7 +253,7 @@ def run_shares(kernel, shares, args):
             or _workers.pid != os.getpid()):
         old = _workers
         if old is not None and old.pid == os.getpid() and old.lock.acquire(blocking=False):
-            _close(old)                 # (a forked child has none of the old threads)
+            old.close()                 # (a forked child has none of the old threads)
             old.lock.release()
         _workers = _Workers(len(shares) - 1)
     workers = _workers
